@@ -1,0 +1,30 @@
+"""deeplab-keras: DeepLabv3 / DeepLabv3+ (with KSAC, DUC/HDC) on TensorFlow 2 and Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="deeplab-keras",
+    version="0.1.0",
+    description=(
+        "A TensorFlow 2 / Keras 3 reimplementation of the original DeepLab release "
+        "(DeepLabv3, DeepLabv3+), with KSAC, DUC/HDC and resolution-aware atrous rates."
+    ),
+    python_requires=">=3.10",
+    packages=find_packages(include=["deeplab", "deeplab.*"]),
+    install_requires=[
+        "tensorflow>=2.20,<2.22",
+        "keras>=3.10",
+        "numpy",
+        "absl-py",
+        "opencv-python-headless",
+        "tensorflow-datasets",
+        "ai-edge-litert",
+        "matplotlib",
+        "pillow",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "ruff", "scipy"],
+        "bench": ["keras-hub"],
+    },
+    entry_points={"console_scripts": []},
+)
