@@ -1,0 +1,91 @@
+"""Backbones keyed by the original's ``model_variant`` names (``core/feature_extractor.py``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from deeplab.backbones.backbone import Backbone
+from deeplab.backbones.mobilenet_v2 import MobileNetV2
+from deeplab.backbones.resnet_v1 import ResNetV1
+from deeplab.backbones.xception import Xception
+from deeplab.layers.preprocess import IMAGENET_MEAN_RGB
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """What the model builder needs to know about a backbone.
+
+    Attributes:
+        name: the original's ``model_variant``.
+        build: ``build(**options) -> Backbone``; options are the backbone's own
+            constructor arguments (output_stride, BN settings, ...).
+        preprocessing: "unit_range" (x * 2 / 255 - 1) or "imagenet_mean" (x - mean RGB).
+        decoder_strides: strides with a decoder end point (``networks_to_feature_maps``).
+        batch_norm_momentum: BN decay of the backbone's arg scope.
+        batch_norm_epsilon: BN epsilon of the backbone's arg scope.
+        weight_decay: the value the original recommends for this family.
+        supports_multi_grid: takes ``multi_grid``.
+    """
+
+    name: str
+    build: Callable[..., Backbone]
+    preprocessing: str
+    decoder_strides: tuple[int, ...]
+    batch_norm_momentum: float
+    batch_norm_epsilon: float
+    weight_decay: float
+    supports_multi_grid: bool = True
+
+    @property
+    def mean_pixel(self) -> tuple[float, float, float]:
+        """Padding value that becomes ~0 after preprocessing (the original's ``mean_pixel``)."""
+        if self.preprocessing == "imagenet_mean":
+            return IMAGENET_MEAN_RGB
+        return (127.5, 127.5, 127.5)
+
+
+def _xception(variant):
+    return lambda **options: Xception(variant, **options)
+
+
+def _resnet(depth, beta):
+    return lambda **options: ResNetV1(depth, beta=beta, **options)
+
+
+def _mobilenet(**options):
+    options.pop("multi_grid", None)
+    return MobileNetV2(**options)
+
+
+_XCEPTION_BN = dict(batch_norm_momentum=0.9997, batch_norm_epsilon=1e-3, weight_decay=4e-5)
+_RESNET_BN = dict(batch_norm_momentum=0.95, batch_norm_epsilon=1e-5, weight_decay=1e-4)
+
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec("mobilenet_v2", _mobilenet, "unit_range", (4, 8, 16), 0.997, 1e-3, 4e-5,
+                     supports_multi_grid=False),
+        *(
+            BackboneSpec(v, _xception(v), "unit_range", (4, 8, 16), **_XCEPTION_BN)
+            for v in ("xception_41", "xception_65", "xception_71")
+        ),
+        BackboneSpec("resnet_v1_50", _resnet(50, False), "imagenet_mean", (4, 8, 16), **_RESNET_BN),
+        BackboneSpec("resnet_v1_50_beta", _resnet(50, True), "unit_range", (4, 8, 16),
+                     **_RESNET_BN),
+        BackboneSpec("resnet_v1_101", _resnet(101, False), "imagenet_mean", (4, 8, 16),
+                     **_RESNET_BN),
+        BackboneSpec("resnet_v1_101_beta", _resnet(101, True), "unit_range", (4, 8, 16),
+                     **_RESNET_BN),
+    )
+}
+
+
+def get_backbone_spec(model_variant: str) -> BackboneSpec:
+    """Looks up a backbone; unknown names raise ValueError listing the known ones."""
+    try:
+        return BACKBONES[model_variant]
+    except KeyError:
+        raise ValueError(
+            f"Unknown model_variant {model_variant!r}; choose one of {sorted(BACKBONES)}."
+        ) from None

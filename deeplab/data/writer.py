@@ -1,0 +1,319 @@
+"""Writes TFRecord shards from converter tasks: parallel, atomic, idempotent.
+
+A converter turns its data set's layout into `Task`s (a picklable module-level function plus
+arguments that returns `Sample`s). `build_records` runs the tasks in worker processes, where the
+images are checked and encoded, and writes the shards in this process:
+
+* every shard of a split is written under a hidden temporary name and all are renamed when the
+  whole split is complete, so an interrupted or failed run never leaves a partial shard nor
+  mixes old and new shards;
+* a split whose inputs and options are unchanged since the last run (same fingerprint in
+  `dataset.json`, shards present) is skipped, so re-running a converter is cheap and safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from deeplab.data import image_io, records
+from deeplab.data.descriptor import DatasetDescriptor, load_dataset_json, write_dataset_json
+from deeplab.data.errors import DataError
+from deeplab.data.progress import Progress
+
+logger = logging.getLogger("deeplab.data")
+
+# Bump when the bytes written for the same inputs change, so old records get rebuilt.
+_WRITER_VERSION = 1
+_MAX_WARNINGS_SHOWN = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One example before encoding.
+
+    Attributes:
+      filename: the value of ``image/filename`` (the original used the basename without
+        extension for VOC and Cityscapes).
+      image: the image file's bytes (stored as-is when 8-bit RGB JPEG/PNG) or an HxWx3 uint8
+        RGB array.
+      label: HxW uint8 class ids, or None for an unlabeled split.
+      image_path: where the image came from, for error messages.
+      label_path: where the label came from, for error messages.
+    """
+
+    filename: str
+    image: bytes | np.ndarray
+    label: np.ndarray | None
+    image_path: str
+    label_path: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A unit of work for a worker process: ``fn(*args)`` returns `count` samples."""
+
+    fn: Callable[..., list[Sample]]
+    args: tuple
+    count: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+    """How samples are checked and encoded.
+
+    Attributes:
+      num_classes: labels must be < num_classes or equal to `ignore_label`.
+      ignore_label: the void value.
+      image_format: format ('png' or 'jpg') for images that must be re-encoded (arrays, and
+        files that are not 8-bit RGB JPEG/PNG). Files already in JPEG/PNG are kept byte for byte.
+    """
+
+    num_classes: int
+    ignore_label: int
+    image_format: str = "png"
+
+
+def encode_sample(sample: Sample, options: EncodeOptions) -> tuple[bytes, list[str]]:
+    """Checks one sample and returns (serialised tf.train.Example, warnings)."""
+    if isinstance(sample.image, np.ndarray):
+        array = sample.image
+        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+            raise DataError(f"{sample.image_path}: expected an HxWx3 uint8 image array, got "
+                            f"{array.dtype} {array.shape}")
+        height, width = array.shape[:2]
+        if options.image_format in ("jpg", "jpeg"):
+            data, fmt = image_io.encode_jpeg(array), "jpeg"
+        else:
+            data, fmt = image_io.encode_png(array), "png"
+        warnings: list[str] = []
+    else:
+        data, fmt, height, width, warnings = image_io.prepare_image(
+            sample.image, sample.image_path, options.image_format)
+    label_data = None
+    if sample.label is not None:
+        image_io.check_label(sample.label, height, width, options.num_classes,
+                             options.ignore_label, sample.image_path,
+                             sample.label_path or sample.image_path)
+        label_data = image_io.encode_png(np.ascontiguousarray(sample.label, np.uint8))
+    serialized = records.image_seg_to_example(
+        data, sample.filename, height, width, label_data, image_format=fmt)
+    return serialized, warnings
+
+
+def run_task(task: Task, options: EncodeOptions) -> list[tuple[bytes, list[str]]]:
+    """Runs one task and encodes its samples (executed in the worker processes)."""
+    samples = task.fn(*task.args)
+    if len(samples) != task.count:
+        raise DataError(f"internal: task {task.fn.__name__}{task.args!r} announced "
+                        f"{task.count} samples but produced {len(samples)}")
+    return [encode_sample(s, options) for s in samples]
+
+
+def _fingerprint_value(value: Any) -> Any:
+    if isinstance(value, str) and os.path.isfile(value):
+        stat = os.stat(value)
+        return [value, stat.st_size, stat.st_mtime_ns]
+    if isinstance(value, (list, tuple)):
+        return [_fingerprint_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _fingerprint_value(v) for k, v in sorted(value.items())}
+    return repr(value)
+
+
+def fingerprint(tasks: Sequence[Task], options: EncodeOptions, num_shards: int) -> str:
+    """A hash of the inputs (paths, sizes, mtimes), the task functions and the options."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([_WRITER_VERSION, dataclasses.asdict(options), num_shards]).encode())
+    for task in tasks:
+        name = f"{task.fn.__module__}.{task.fn.__qualname__}"
+        digest.update(json.dumps([name, _fingerprint_value(task.args), task.count]).encode())
+    return digest.hexdigest()
+
+
+def shard_ranges(num_examples: int, num_shards: int) -> list[tuple[int, int]]:
+    """Contiguous [start, end) example ranges, as balanced as possible, none empty."""
+    num_shards = max(1, min(num_shards, num_examples))
+    return [(k * num_examples // num_shards, (k + 1) * num_examples // num_shards)
+            for k in range(num_shards)]
+
+
+def _split_is_current(output_dir: str, split: str, fp: str) -> bool:
+    try:
+        info = load_dataset_json(output_dir).get("splits", {}).get(split, {})
+    except DataError:
+        return False
+    if info.get("fingerprint") != fp:
+        return False
+    sizes = info.get("shard_bytes") or []
+    names = [records.shard_filename(split, k, len(sizes)) for k in range(len(sizes))]
+    return bool(names) and all(
+        os.path.isfile(os.path.join(output_dir, n))
+        and os.path.getsize(os.path.join(output_dir, n)) == size
+        for n, size in zip(names, sizes, strict=True))
+
+
+def _remove_stale_temporaries(output_dir: str, split: str) -> None:
+    # Temporaries left by a killed run: ".<shard>.tmp-<pid>" whose process is gone.
+    for name in os.listdir(output_dir):
+        if not (name.startswith(f".{split}-") and ".tfrecord.tmp-" in name):
+            continue
+        pid = int(name.rsplit("-", 1)[1]) if name.rsplit("-", 1)[1].isdigit() else -1
+        try:
+            os.kill(pid, 0)
+            alive = pid > 0
+        except OSError:
+            alive = False
+        if not alive:
+            os.remove(os.path.join(output_dir, name))
+
+
+def _log_warning_summary(split: str, count: int) -> None:
+    if count > _MAX_WARNINGS_SHOWN:
+        logger.warning("%s: %d images were converted (first %d listed above)", split, count,
+                       _MAX_WARNINGS_SHOWN)
+
+
+def build_split(
+    output_dir: str,
+    split: str,
+    tasks: Sequence[Task],
+    options: EncodeOptions,
+    num_shards: int,
+    num_workers: int = 1,
+    overwrite: bool = False,
+) -> dict[str, Any] | None:
+    """Encodes `tasks` into the shards of `split`; returns the split's bookkeeping.
+
+    Returns None when the split is already up to date (and `overwrite` is False).
+
+    Raises:
+      DataError: for an empty split or any bad input; nothing is left behind in that case.
+    """
+    num_examples = sum(t.count for t in tasks)
+    if num_examples == 0:
+        raise DataError(f"split {split!r} has no examples; check the input lists and folders")
+    os.makedirs(output_dir, exist_ok=True)
+    fp = fingerprint(tasks, options, num_shards)
+    if not overwrite and _split_is_current(output_dir, split, fp):
+        logger.info("%s: up to date in %s (%d examples), skipped", split, output_dir,
+                    num_examples)
+        return None
+    _remove_stale_temporaries(output_dir, split)
+
+    import tensorflow as tf  # Only the parent process writes; workers stay TF-free.
+
+    ranges = shard_ranges(num_examples, num_shards)
+    finals = [os.path.join(output_dir, records.shard_filename(split, k, len(ranges)))
+              for k in range(len(ranges))]
+    temps = [os.path.join(output_dir, f".{os.path.basename(f)}.tmp-{os.getpid()}")
+             for f in finals]
+    progress = Progress(num_examples, f"{split}")
+    encode = functools.partial(run_task, options=options)
+    warning_count = 0
+    pool = None
+    writer = None
+    try:
+        if num_workers > 1:
+            # spawn, not fork: the parent may hold TensorFlow's threads and locks.
+            pool = multiprocessing.get_context("spawn").Pool(num_workers)
+            chunk = max(1, min(16, len(tasks) // (num_workers * 8)))
+            results = pool.imap(encode, tasks, chunksize=chunk)
+        else:
+            results = map(encode, tasks)
+        index = 0
+        shard = -1
+        for encoded in results:
+            for serialized, warnings in encoded:
+                while shard < 0 or index >= ranges[shard][1]:
+                    if writer is not None:
+                        writer.close()
+                    shard += 1
+                    writer = tf.io.TFRecordWriter(temps[shard])
+                writer.write(serialized)
+                index += 1
+                for w in warnings:
+                    warning_count += 1
+                    if warning_count <= _MAX_WARNINGS_SHOWN:
+                        logger.warning("%s", w)
+            progress.update(len(encoded))
+        writer.close()
+        writer = None
+        if index != num_examples:
+            raise DataError(f"internal: wrote {index} of {num_examples} examples")
+        for temp, final in zip(temps, finals, strict=True):
+            os.replace(temp, final)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        for temp in temps:
+            if os.path.exists(temp):
+                os.remove(temp)
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    progress.close()
+    _log_warning_summary(split, warning_count)
+    # Remove shards of an earlier run with a different shard count.
+    for name in os.listdir(output_dir):
+        parsed = records.parse_shard_filename(name)
+        if parsed and parsed[0] == split and parsed[2] != len(ranges):
+            os.remove(os.path.join(output_dir, name))
+    return {
+        "num_examples": num_examples,
+        "num_shards": len(ranges),
+        "shard_bytes": [os.path.getsize(f) for f in finals],
+        "fingerprint": fp,
+        "converted_images": warning_count,
+    }
+
+
+def build_records(
+    output_dir: str,
+    descriptor: DatasetDescriptor,
+    split_tasks: Mapping[str, Sequence[Task]],
+    num_shards: int,
+    num_workers: int = 1,
+    image_format: str = "png",
+    overwrite: bool = False,
+) -> DatasetDescriptor:
+    """Builds the records of every split and writes `dataset.json`.
+
+    Args:
+      output_dir: where the shards and `dataset.json` go.
+      descriptor: the data set (name, classes, ignore label...). Its split sizes are replaced by
+        the numbers of examples actually written.
+      split_tasks: split name -> tasks producing that split's samples.
+      num_shards: shards per split (fewer when a split has fewer examples).
+      num_workers: encoding processes; 1 encodes in this process.
+      image_format: format for images that must be re-encoded ('png' or 'jpg').
+      overwrite: rebuild splits even when they are up to date.
+
+    Returns:
+      The descriptor as written to `dataset.json`.
+    """
+    if image_format not in ("png", "jpg", "jpeg"):
+        raise DataError(f"image_format must be png, jpg or jpeg, not {image_format!r}")
+    options = EncodeOptions(descriptor.num_classes, descriptor.ignore_label, image_format)
+    sizes = {}
+    for split, tasks in split_tasks.items():
+        info = build_split(output_dir, split, tasks, options, num_shards, num_workers, overwrite)
+        sizes[split] = sum(t.count for t in tasks)
+        labeled = descriptor.is_labeled(split)
+        current = dataclasses.replace(
+            descriptor, splits_to_sizes={split: sizes[split]},
+            unlabeled_splits=() if labeled else (split,))
+        # Written after each split so that a later failure keeps the finished splits usable.
+        write_dataset_json(output_dir, current, {split: info} if info else None)
+    return dataclasses.replace(descriptor, splits_to_sizes=sizes)

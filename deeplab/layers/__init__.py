@@ -1,0 +1,27 @@
+"""Keras layers of the DeepLab family (channels-last)."""
+
+from deeplab.layers.aspp import ASPP
+from deeplab.layers.atrous_conv2d import AtrousConv2D
+from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
+from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
+from deeplab.layers.batch_norm import BatchNorm
+from deeplab.layers.conv_bn_act import ConvBNAct
+from deeplab.layers.decoder import Decoder
+from deeplab.layers.duc import DUC
+from deeplab.layers.ksac import KSAC
+from deeplab.layers.preprocess import Preprocess
+from deeplab.layers.resize_like import ResizeLike
+
+__all__ = [
+    "ASPP",
+    "AtrousConv2D",
+    "AtrousDepthwiseConv2D",
+    "AtrousSeparableConv",
+    "BatchNorm",
+    "ConvBNAct",
+    "Decoder",
+    "DUC",
+    "KSAC",
+    "Preprocess",
+    "ResizeLike",
+]

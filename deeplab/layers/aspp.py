@@ -1,0 +1,220 @@
+"""Atrous Spatial Pyramid Pooling, as built by the original's ``extract_features``."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
+from deeplab.layers.conv_bn_act import ConvBNAct, check_activation
+from deeplab.ops import resize_bilinear
+
+
+@keras.saving.register_keras_serializable(package="deeplab")
+class ASPP(keras.layers.Layer):
+    """ASPP: image pooling, a 1x1 branch and one 3x3 branch per atrous rate.
+
+    Branches are concatenated in the original's order (``image_pooling``, ``aspp0``,
+    ``aspp1``, ...), projected by a 1x1 conv (``concat_projection``) and passed through
+    dropout 0.1 (``keep_prob=0.9``). With ``atrous_rates=()`` it is the MobileNetV2 head
+    of the original (image pooling + 1x1 only).
+
+    Image pooling is either a true global mean (``pooling_size=None``) or, as the
+    original does when a crop size is known, an average pool of ``pooling_size`` feature
+    pixels with ``pooling_stride``, then an align-corners bilinear resize back to the
+    feature size. The latter includes padded pixels, exactly as the original.
+
+    Args:
+        filters: depth of every branch and of the projection (``aspp_convs_filters``).
+        atrous_rates: rates of the 3x3 branches, e.g. ``(6, 12, 18)`` at OS 16.
+        separable: split separable 3x3 branches (``aspp_with_separable_conv``).
+        image_pooling: add the image-level branch (``add_image_level_feature``).
+        pooling_size: (h, w) average-pool kernel in feature pixels, or None for the
+            global mean.
+        pooling_stride: (h, w) average-pool stride (``image_pooling_stride``).
+        concat_projection: 1x1 projection + dropout after the concat
+            (``aspp_with_concat_projection``).
+        dropout: dropout rate after the projection.
+        activation: "relu" or "relu6" (``use_bounded_activation``).
+        weight_decay: slim-style L2 on conv kernels (not depthwise).
+        batch_norm_momentum, batch_norm_epsilon: 0.9997 / 1e-5 in the original's heads.
+        update_batch_norm_statistics, synchronized_batch_norm: BatchNorm settings.
+        **kwargs: base layer arguments.
+
+    Example:
+        >>> aspp = ASPP(256, atrous_rates=(6, 12, 18))
+        >>> aspp(keras.ops.ones((1, 33, 33, 2048))).shape
+        (1, 33, 33, 256)
+
+    Reference:
+        Chen et al., "Rethinking Atrous Convolution for Semantic Image Segmentation"
+        (DeepLabv3), arXiv 1706.05587.
+    """
+
+    def __init__(
+        self,
+        filters: int = 256,
+        atrous_rates=(),
+        separable: bool = True,
+        image_pooling: bool = True,
+        pooling_size=None,
+        pooling_stride=(1, 1),
+        concat_projection: bool = True,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        weight_decay: float = 0.0,
+        batch_norm_momentum: float = 0.9997,
+        batch_norm_epsilon: float = 1e-5,
+        update_batch_norm_statistics: bool = True,
+        synchronized_batch_norm: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.atrous_rates = tuple(int(r) for r in atrous_rates or ())
+        if any(r < 1 for r in self.atrous_rates):
+            raise ValueError(
+                f"{type(self).__name__}: atrous_rates must be positive, got {self.atrous_rates}."
+            )
+        self.separable = separable
+        self.image_pooling = image_pooling
+        self.pooling_size = tuple(pooling_size) if pooling_size else None
+        self.pooling_stride = tuple(pooling_stride)
+        self.concat_projection = concat_projection
+        self.dropout = dropout
+        self.activation = check_activation(activation, type(self).__name__)
+        self.weight_decay = weight_decay
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_epsilon = batch_norm_epsilon
+        self.update_batch_norm_statistics = update_batch_norm_statistics
+        self.synchronized_batch_norm = synchronized_batch_norm
+
+        self.pooling_branch = self._conv_unit(1, "image_pooling") if image_pooling else None
+        self.aspp0 = self._conv_unit(1, "aspp0")
+        self.rate_branches = self._make_rate_branches()
+        self.projection = self._conv_unit(1, "concat_projection") if concat_projection else None
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    # === Branch construction (KSAC overrides the rate branches) ===
+    def _bn_kwargs(self):
+        return dict(
+            batch_norm_momentum=self.batch_norm_momentum,
+            batch_norm_epsilon=self.batch_norm_epsilon,
+            update_batch_norm_statistics=self.update_batch_norm_statistics,
+            synchronized_batch_norm=self.synchronized_batch_norm,
+            dtype=self.dtype_policy,
+        )
+
+    def _conv_unit(self, kernel_size, name, dilation_rate=1):
+        return ConvBNAct(
+            self.filters,
+            kernel_size,
+            dilation_rate=dilation_rate,
+            activation=self.activation,
+            weight_decay=self.weight_decay,
+            name=name,
+            **self._bn_kwargs(),
+        )
+
+    def _make_rate_branches(self):
+        branches = []
+        for i, rate in enumerate(self.atrous_rates, start=1):
+            if self.separable:
+                branches.append(
+                    AtrousSeparableConv(
+                        self.filters,
+                        3,
+                        dilation_rate=rate,
+                        activation=self.activation,
+                        weight_decay=self.weight_decay,
+                        name=f"aspp{i}",
+                        **self._bn_kwargs(),
+                    )
+                )
+            else:
+                branches.append(self._conv_unit(3, f"aspp{i}", dilation_rate=rate))
+        return branches
+
+    def _build_rate_branches(self, input_shape):
+        for branch in self.rate_branches:
+            branch.build(input_shape)
+
+    def _apply_rate_branches(self, inputs, training):
+        return [branch(inputs, training=training) for branch in self.rate_branches]
+
+    def _num_concat_branches(self):
+        return len(self.rate_branches)
+
+    # === Keras API ===
+    def build(self, input_shape):
+        channels_in = input_shape[-1]
+        branch_shape = (*input_shape[:-1], channels_in)
+        if self.pooling_branch is not None:
+            self.pooling_branch.build((input_shape[0], None, None, channels_in))
+        self.aspp0.build(branch_shape)
+        self._build_rate_branches(branch_shape)
+        if self.projection is not None:
+            branches = 1 + self._num_concat_branches() + int(self.pooling_branch is not None)
+            self.projection.build((*input_shape[:-1], branches * self.filters))
+
+    def call(self, inputs, training=None):
+        outputs = []
+        if self.pooling_branch is not None:
+            outputs.append(self._image_pooling(inputs, training))
+        outputs.append(self.aspp0(inputs, training=training))
+        outputs.extend(self._apply_rate_branches(inputs, training))
+        x = tf.concat(outputs, axis=-1)
+        if self.projection is not None:
+            x = self.projection(x, training=training)
+            x = self.dropout_layer(x, training=training)
+        return x
+
+    def _image_pooling(self, inputs, training):
+        size = tf.shape(inputs)[1:3]
+        if self.pooling_size is None:
+            pooled = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
+        else:
+            _check_pool_fits(self.pooling_size, inputs.shape[1:3], self.name)
+            pooled = tf.nn.avg_pool2d(
+                inputs, ksize=self.pooling_size, strides=self.pooling_stride, padding="VALID"
+            )
+        pooled = self.pooling_branch(pooled, training=training)
+        return resize_bilinear(pooled, size)
+
+    def compute_output_shape(self, input_shape):
+        if self.projection is not None:
+            return (*input_shape[:-1], self.filters)
+        branches = 1 + self._num_concat_branches() + int(self.pooling_branch is not None)
+        return (*input_shape[:-1], branches * self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            atrous_rates=list(self.atrous_rates),
+            separable=self.separable,
+            image_pooling=self.image_pooling,
+            pooling_size=list(self.pooling_size) if self.pooling_size else None,
+            pooling_stride=list(self.pooling_stride),
+            concat_projection=self.concat_projection,
+            dropout=self.dropout,
+            activation=self.activation,
+            weight_decay=self.weight_decay,
+            batch_norm_momentum=self.batch_norm_momentum,
+            batch_norm_epsilon=self.batch_norm_epsilon,
+            update_batch_norm_statistics=self.update_batch_norm_statistics,
+            synchronized_batch_norm=self.synchronized_batch_norm,
+        )
+        return config
+
+
+def _check_pool_fits(pooling_size, feature_size, name):
+    """The original's crop-sized pool fails on smaller maps; say why instead of a TF error."""
+    for kernel, size in zip(pooling_size, feature_size):
+        if size is not None and kernel > size:
+            raise ValueError(
+                f"{name}: image-pooling kernel {tuple(pooling_size)} is larger than the "
+                f"feature map {tuple(feature_size)}. Use a crop_size / "
+                "image_pooling_crop_size no larger than the input, or pooling_size=None "
+                "for a global mean."
+            )

@@ -1,0 +1,165 @@
+"""Conv (or depthwise conv) → BatchNorm → activation: the original's slim conv unit."""
+
+from __future__ import annotations
+
+import keras
+
+from deeplab.layers.atrous_conv2d import AtrousConv2D
+from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
+from deeplab.layers.batch_norm import BatchNorm
+
+ACTIVATIONS = ("relu", "relu6", None)
+
+
+def l2_regularizer(weight_decay: float):
+    """Keras regularizer equal to slim's ``l2_regularizer(weight_decay)``.
+
+    slim adds ``wd * sum(w**2) / 2`` (``tf.nn.l2_loss``); Keras' L2(l) adds
+    ``l * sum(w**2)``, hence the half.
+    """
+    return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
+
+
+def check_activation(activation, owner: str):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{owner}: activation must be one of {ACTIVATIONS}, got {activation!r}.")
+    return activation
+
+
+@keras.saving.register_keras_serializable(package="deeplab")
+class ConvBNAct(keras.layers.Layer):
+    """One slim-style conv unit: conv without bias → BatchNorm → optional activation.
+
+    The original configured these through ``slim.arg_scope`` (normalizer, activation,
+    regularizer); here every choice is an explicit argument. Sublayers are named ``conv``
+    and ``bn`` so that ``<scope>/weights`` and ``<scope>/BatchNorm/*`` of an original
+    checkpoint map onto ``<layer>.conv.kernel`` and ``<layer>.bn.*``.
+
+    Args:
+        filters: output channels, or None for a depthwise conv (depth multiplier 1).
+        kernel_size: int.
+        strides: int.
+        dilation_rate: int (atrous rate).
+        explicit_padding: the original's fixed padding for strided convs.
+        activation: "relu", "relu6" or None.
+        use_batch_norm: False gives a conv with bias and no BN (as slim without a
+            normalizer).
+        weight_decay: slim-style L2 weight decay on the kernel (0 disables it).
+        kernel_initializer: Keras initializer (name or config).
+        batch_norm_momentum: BN decay.
+        batch_norm_epsilon: BN epsilon.
+        update_batch_norm_statistics: False freezes the moving statistics.
+        synchronized_batch_norm: synchronise BN statistics across replicas.
+        **kwargs: base layer arguments (name, dtype, ...).
+
+    Example:
+        >>> unit = ConvBNAct(256, 1, name="aspp0")
+        >>> unit(keras.ops.ones((1, 33, 33, 320))).shape
+        (1, 33, 33, 256)
+    """
+
+    def __init__(
+        self,
+        filters: int | None,
+        kernel_size: int = 1,
+        strides: int = 1,
+        dilation_rate: int = 1,
+        explicit_padding: bool = False,
+        activation: str | None = "relu",
+        use_batch_norm: bool = True,
+        weight_decay: float = 0.0,
+        kernel_initializer="glorot_uniform",
+        batch_norm_momentum: float = 0.9997,
+        batch_norm_epsilon: float = 1e-5,
+        update_batch_norm_statistics: bool = True,
+        synchronized_batch_norm: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.dilation_rate = dilation_rate
+        self.explicit_padding = explicit_padding
+        self.activation = check_activation(activation, f"ConvBNAct {self.name!r}")
+        self.use_batch_norm = use_batch_norm
+        self.weight_decay = weight_decay
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_epsilon = batch_norm_epsilon
+        self.update_batch_norm_statistics = update_batch_norm_statistics
+        self.synchronized_batch_norm = synchronized_batch_norm
+
+        common = dict(
+            kernel_size=kernel_size,
+            strides=strides,
+            dilation_rate=dilation_rate,
+            explicit_padding=explicit_padding,
+            use_bias=not use_batch_norm,
+            dtype=self.dtype_policy,
+            name="conv",
+        )
+        if filters is None:
+            # The original never regularises depthwise kernels (regularize_depthwise=False).
+            self.conv = AtrousDepthwiseConv2D(
+                depthwise_initializer=keras.initializers.get(kernel_initializer), **common
+            )
+        else:
+            self.conv = AtrousConv2D(
+                filters,
+                kernel_initializer=keras.initializers.get(kernel_initializer),
+                kernel_regularizer=l2_regularizer(weight_decay),
+                **common,
+            )
+        self.bn = None
+        if use_batch_norm:
+            self.bn = BatchNorm(
+                momentum=batch_norm_momentum,
+                epsilon=batch_norm_epsilon,
+                update_statistics=update_batch_norm_statistics,
+                synchronized=synchronized_batch_norm,
+                dtype=self.dtype_policy,
+                name="bn",
+            )
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        if self.bn is not None:
+            self.bn.build(self.conv.compute_output_shape(input_shape))
+
+    def call(self, inputs, training=None):
+        x = self.conv(inputs)
+        if self.bn is not None:
+            x = self.bn(x, training=training)
+        return apply_activation(x, self.activation)
+
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            dilation_rate=self.dilation_rate,
+            explicit_padding=self.explicit_padding,
+            activation=self.activation,
+            use_batch_norm=self.use_batch_norm,
+            weight_decay=self.weight_decay,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            batch_norm_momentum=self.batch_norm_momentum,
+            batch_norm_epsilon=self.batch_norm_epsilon,
+            update_batch_norm_statistics=self.update_batch_norm_statistics,
+            synchronized_batch_norm=self.synchronized_batch_norm,
+        )
+        return config
+
+
+def apply_activation(x, activation: str | None):
+    """ReLU or ReLU6 (the original's ``use_bounded_activation``) or identity."""
+    if activation == "relu":
+        return keras.ops.relu(x)
+    if activation == "relu6":
+        return keras.ops.relu6(x)
+    return x

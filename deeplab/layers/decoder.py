@@ -1,0 +1,147 @@
+"""The DeepLabv3+ decoder (``model.refine_by_decoder``), single- or multi-level."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
+from deeplab.layers.conv_bn_act import ConvBNAct, check_activation
+from deeplab.ops import resize_bilinear
+
+
+@keras.saving.register_keras_serializable(package="deeplab")
+class Decoder(keras.layers.Layer):
+    """Refines encoder features with one or more low-level backbone features.
+
+    For each low-level feature (ordered from the coarsest stride to the finest, as the
+    original's descending ``decoder_output_stride`` list): a 1x1 projection to
+    ``projection_filters`` (48) + BN + ReLU (``feature_projection0``), the running
+    features resized (bilinear, align corners) to the low-level size, concat
+    [features, projection], then two 3x3 convs of ``filters`` (256) channels
+    (``decoder_conv0``, ``decoder_conv1``), separable by default. Stages after the first
+    get the suffix ``_1``, ``_2``, ... as in the original's multi-level decoder.
+
+    The original resized to ``scale_dimension(crop_size, 1/stride)``; for crop sizes of
+    the form ``k * stride + 1`` that equals the low-level feature size used here, which
+    also works for inputs of any size.
+
+    Args:
+        num_levels: number of low-level inputs (stages).
+        filters: decoder conv depth (``decoder_filters``).
+        projection_filters: low-level projection depth (48).
+        separable: split separable 3x3 convs (``decoder_use_separable_conv``).
+        activation: "relu" or "relu6".
+        weight_decay: slim-style L2 on conv kernels (not depthwise).
+        batch_norm_momentum, batch_norm_epsilon, update_batch_norm_statistics,
+        synchronized_batch_norm: BatchNorm settings (0.9997 / 1e-5 in the original).
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: ``[encoder_features, low_level_1, ..., low_level_n]``.
+
+    Example:
+        >>> decoder = Decoder(num_levels=1)
+        >>> decoder([keras.ops.ones((1, 33, 33, 256)), keras.ops.ones((1, 129, 129, 24))]).shape
+        (1, 129, 129, 256)
+
+    Reference:
+        Chen et al., "Encoder-Decoder with Atrous Separable Convolution for Semantic
+        Image Segmentation" (DeepLabv3+), ECCV 2018.
+    """
+
+    def __init__(
+        self,
+        num_levels: int = 1,
+        filters: int = 256,
+        projection_filters: int = 48,
+        separable: bool = True,
+        activation: str = "relu",
+        weight_decay: float = 0.0,
+        batch_norm_momentum: float = 0.9997,
+        batch_norm_epsilon: float = 1e-5,
+        update_batch_norm_statistics: bool = True,
+        synchronized_batch_norm: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_levels < 1:
+            raise ValueError(f"Decoder: num_levels must be >= 1, got {num_levels}.")
+        self.num_levels = num_levels
+        self.filters = filters
+        self.projection_filters = projection_filters
+        self.separable = separable
+        self.activation = check_activation(activation, "Decoder")
+        self.weight_decay = weight_decay
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_epsilon = batch_norm_epsilon
+        self.update_batch_norm_statistics = update_batch_norm_statistics
+        self.synchronized_batch_norm = synchronized_batch_norm
+
+        common = dict(
+            activation=activation,
+            weight_decay=weight_decay,
+            batch_norm_momentum=batch_norm_momentum,
+            batch_norm_epsilon=batch_norm_epsilon,
+            update_batch_norm_statistics=update_batch_norm_statistics,
+            synchronized_batch_norm=synchronized_batch_norm,
+            dtype=self.dtype_policy,
+        )
+        self.projections = []
+        self.convs = []
+        for level in range(num_levels):
+            suffix = "" if level == 0 else f"_{level}"
+            self.projections.append(
+                ConvBNAct(projection_filters, 1, name=f"feature_projection0{suffix}", **common)
+            )
+            for i in range(2):
+                name = f"decoder_conv{i}{suffix}"
+                if separable:
+                    self.convs.append(AtrousSeparableConv(filters, 3, name=name, **common))
+                else:
+                    self.convs.append(ConvBNAct(filters, 3, name=name, **common))
+
+    def build(self, input_shape):
+        if len(input_shape) != self.num_levels + 1:
+            raise ValueError(
+                f"Decoder expects [features, {self.num_levels} low-level feature(s)], got "
+                f"{len(input_shape)} inputs."
+            )
+        channels = input_shape[0][-1]
+        for level in range(self.num_levels):
+            low_shape = input_shape[level + 1]
+            self.projections[level].build(low_shape)
+            merged = (*low_shape[:-1], channels + self.projection_filters)
+            self.convs[2 * level].build(merged)
+            self.convs[2 * level + 1].build((*low_shape[:-1], self.filters))
+            channels = self.filters
+
+    def call(self, inputs, training=None):
+        x = inputs[0]
+        for level in range(self.num_levels):
+            low = inputs[level + 1]
+            projected = self.projections[level](low, training=training)
+            x = resize_bilinear(x, tf.shape(low)[1:3])
+            x = tf.concat([x, projected], axis=-1)
+            x = self.convs[2 * level](x, training=training)
+            x = self.convs[2 * level + 1](x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[-1][:-1], self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_levels=self.num_levels,
+            filters=self.filters,
+            projection_filters=self.projection_filters,
+            separable=self.separable,
+            activation=self.activation,
+            weight_decay=self.weight_decay,
+            batch_norm_momentum=self.batch_norm_momentum,
+            batch_norm_epsilon=self.batch_norm_epsilon,
+            update_batch_norm_statistics=self.update_batch_norm_statistics,
+            synchronized_batch_norm=self.synchronized_batch_norm,
+        )
+        return config
