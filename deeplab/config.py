@@ -1,0 +1,201 @@
+"""The model configuration: the original's ModelOptions, without global flags."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from deeplab.backbones.backbone import ALLOWED_OUTPUT_STRIDES
+from deeplab.backbones.registry import BACKBONES, get_backbone_spec
+
+HEADS = ("aspp", "ksac", "none")
+UPSAMPLINGS = ("bilinear", "duc")
+DUC_VARIANTS = ("conv", "aspp")
+KSAC_MERGES = ("concat", "sum")
+
+
+def _pair(value, field):
+    if value is None:
+        return None
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2 or min(value) < 1:
+        raise ValueError(f"ModelConfig.{field} must be two positive ints (h, w), got {value}.")
+    return value
+
+
+def _ints(value):
+    return None if value is None else tuple(int(v) for v in value)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Everything that shapes a DeepLab model. Binaries turn flags into this.
+
+    Field names follow the original's flags (``common.py``) where one exists.
+
+    Attributes:
+        model_variant: backbone name from the registry (``deeplab.backbones.BACKBONES``).
+        num_classes: output classes (the ignore label is not a class).
+        output_stride: 8, 16, 32 or None (no atrous conv, nominal stride 32).
+        atrous_rates: ASPP/KSAC rates, e.g. (6, 12, 18) at OS 16; () or None for no
+            atrous branches (the MobileNetV2 default); "auto" picks rates from
+            ``crop_size`` (resolution-aware geometric rule, needs crop_size).
+        multi_grid: unit rates of the last block (Xception/ResNet), e.g. (1, 2, 4).
+        head: "aspp", "ksac" (shared-kernel ASPP) or "none" (logits on backbone features).
+        decoder_output_stride: DeepLabv3+ decoder end point strides, descending, e.g. (4,).
+        upsampling: "bilinear" (align-corners resize of the logits) or "duc".
+        duc_variant: "conv" (one conv to d²·L) or "aspp" (sum of 3x3 at 6/12/18/24).
+        depth_multiplier, divisible_by: MobileNet width and channel rounding.
+        mobilenet_final_layer: last MobileNetV2 layer (18 in DeepLab).
+        aspp_with_separable_conv: separable 3x3 branches in ASPP/KSAC.
+        decoder_use_separable_conv: separable 3x3 convs in the decoder.
+        add_image_level_feature: the image-pooling branch.
+        aspp_with_concat_projection: 1x1 projection + dropout after the concat.
+        aspp_convs_filters, decoder_filters: head widths (256).
+        crop_size: (h, w) the model is trained at; sizes the image-pooling kernel as in
+            the original. None: image pooling is a true global mean.
+        image_pooling_crop_size, image_pooling_stride: the original's image-pooling
+            kernel and stride overrides.
+        ksac_shared_batch_norm, ksac_merge: KSAC options.
+        hdc_unit_rates: ResNet HDC schedule, e.g. {"block4": (5, 9, 17)}.
+        weight_decay: None uses the backbone family's value (4e-5, ResNet 1e-4).
+        batch_norm_decay: None keeps each component's original decay (heads 0.9997,
+            Xception 0.9997, MobileNetV2 0.997, ResNet 0.95); a value overrides all.
+        fine_tune_batch_norm: False freezes BN statistics (gamma/beta still train).
+        sync_batch_norm: synchronise BN statistics across replicas.
+        use_bounded_activation: ReLU6 everywhere (for quantisation).
+    """
+
+    model_variant: str = "mobilenet_v2"
+    num_classes: int = 21
+    output_stride: int | None = 16
+    atrous_rates: tuple[int, ...] | str | None = None
+    multi_grid: tuple[int, ...] | None = None
+    head: str = "aspp"
+    decoder_output_stride: tuple[int, ...] | None = None
+    upsampling: str = "bilinear"
+    duc_variant: str = "conv"
+    depth_multiplier: float = 1.0
+    divisible_by: int | None = None
+    mobilenet_final_layer: int = 18
+    aspp_with_separable_conv: bool = True
+    decoder_use_separable_conv: bool = True
+    add_image_level_feature: bool = True
+    aspp_with_concat_projection: bool = True
+    aspp_convs_filters: int = 256
+    decoder_filters: int = 256
+    crop_size: tuple[int, int] | None = None
+    image_pooling_crop_size: tuple[int, int] | None = None
+    image_pooling_stride: tuple[int, int] = (1, 1)
+    ksac_shared_batch_norm: bool = False
+    ksac_merge: str = "concat"
+    hdc_unit_rates: dict | None = None
+    weight_decay: float | None = None
+    batch_norm_decay: float | None = None
+    fine_tune_batch_norm: bool = True
+    sync_batch_norm: bool = False
+    use_bounded_activation: bool = False
+
+    def __post_init__(self):
+        self.crop_size = _pair(self.crop_size, "crop_size")
+        self.image_pooling_crop_size = _pair(
+            self.image_pooling_crop_size, "image_pooling_crop_size"
+        )
+        self.image_pooling_stride = _pair(self.image_pooling_stride, "image_pooling_stride")
+        self.multi_grid = _ints(self.multi_grid) or None
+        if self.decoder_output_stride is not None and not isinstance(
+            self.decoder_output_stride, (tuple, list)
+        ):
+            self.decoder_output_stride = (self.decoder_output_stride,)
+        self.decoder_output_stride = _ints(self.decoder_output_stride) or None
+        if self.hdc_unit_rates:
+            self.hdc_unit_rates = {k: _ints(v) for k, v in self.hdc_unit_rates.items()}
+        if self.atrous_rates == "auto":
+            self.atrous_rates = self._auto_atrous_rates()
+        else:
+            self.atrous_rates = _ints(self.atrous_rates) or ()
+        self.validate()
+
+    def _auto_atrous_rates(self) -> tuple[int, ...]:
+        from deeplab.analysis.atrous_rates import geometric_atrous_rates
+
+        if self.crop_size is None:
+            raise ValueError(
+                "ModelConfig.atrous_rates='auto' needs crop_size: the rates are chosen from "
+                "the input size (set crop_size, e.g. (513, 513))."
+            )
+        return geometric_atrous_rates(self.crop_size, self.output_stride or 32)
+
+    @property
+    def backbone_spec(self):
+        return get_backbone_spec(self.model_variant)
+
+    @property
+    def logits_stride(self) -> int:
+        """Stride of the logits before upsampling (decoder stride if any)."""
+        if self.decoder_output_stride:
+            return min(self.decoder_output_stride)
+        return self.output_stride or 32
+
+    def validate(self) -> None:
+        """Raises ValueError naming the field and what is allowed."""
+
+        def fail(field, message):
+            raise ValueError(f"ModelConfig.{field}: {message}")
+
+        if self.model_variant not in BACKBONES:
+            fail("model_variant",
+                 f"unknown {self.model_variant!r}; choose one of {sorted(BACKBONES)}.")
+        spec = self.backbone_spec
+        if self.output_stride not in ALLOWED_OUTPUT_STRIDES:
+            fail("output_stride",
+                 f"must be one of {ALLOWED_OUTPUT_STRIDES}, got {self.output_stride!r}.")
+        if self.num_classes < 1:
+            fail("num_classes", f"must be >= 1, got {self.num_classes}.")
+        if self.head not in HEADS:
+            fail("head", f"must be one of {HEADS}, got {self.head!r}.")
+        if self.head == "ksac" and not self.atrous_rates:
+            fail("atrous_rates", "head='ksac' shares one kernel across atrous rates and needs at "
+                 "least one rate, e.g. (6, 12, 18) at output stride 16.")
+        if self.head == "none" and self.atrous_rates:
+            fail("atrous_rates", "head='none' has no atrous branches; use head='aspp' or 'ksac'.")
+        if any(r < 1 for r in self.atrous_rates):
+            fail("atrous_rates", f"rates must be positive, got {self.atrous_rates}.")
+        if self.upsampling not in UPSAMPLINGS:
+            fail("upsampling", f"must be one of {UPSAMPLINGS}, got {self.upsampling!r}.")
+        if self.duc_variant not in DUC_VARIANTS:
+            fail("duc_variant", f"must be one of {DUC_VARIANTS}, got {self.duc_variant!r}.")
+        if self.ksac_merge not in KSAC_MERGES:
+            fail("ksac_merge", f"must be one of {KSAC_MERGES}, got {self.ksac_merge!r}.")
+        if self.decoder_output_stride:
+            strides = self.decoder_output_stride
+            if list(strides) != sorted(strides, reverse=True) or len(set(strides)) != len(strides):
+                fail("decoder_output_stride", f"must be distinct and descending, got {strides}.")
+            for s in strides:
+                if s not in spec.decoder_strides:
+                    fail("decoder_output_stride", f"{self.model_variant} has decoder end points "
+                         f"at strides {spec.decoder_strides}, not {s}.")
+                if s >= (self.output_stride or 32):
+                    fail("decoder_output_stride", f"{s} must be smaller than output_stride "
+                         f"{self.output_stride or 32} (the decoder upsamples).")
+        if self.multi_grid and not spec.supports_multi_grid:
+            fail("multi_grid", f"{self.model_variant} has no multi-grid block; use xception_* or "
+                 "resnet_v1_*.")
+        if self.hdc_unit_rates and not self.model_variant.startswith("resnet"):
+            fail("hdc_unit_rates", "HDC unit rates apply to resnet_v1_* backbones only.")
+        if self.depth_multiplier <= 0:
+            fail("depth_multiplier", f"must be > 0, got {self.depth_multiplier}.")
+        if self.batch_norm_decay is not None and not 0.0 <= self.batch_norm_decay < 1.0:
+            fail("batch_norm_decay", f"must be in [0, 1), got {self.batch_norm_decay}.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown fields {sorted(unknown)}.")
+        return cls(**values)
