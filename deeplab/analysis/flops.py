@@ -76,8 +76,7 @@ def _walk(graph):
     stack = [graph]
     while stack:
         g = stack.pop()
-        for op in g.get_operations():
-            yield op
+        yield from g.get_operations()
         for name, function in getattr(g, "_functions", {}).items():
             if name not in seen:
                 seen.add(name)
