@@ -209,14 +209,12 @@ def write_dataset_json(
     """
     path = os.path.join(output_dir, DATASET_JSON)
     data = descriptor.to_json_dict()
-    if os.path.exists(path):
-        old_splits = load_dataset_json(path).get("splits", {})
-        for split, info in old_splits.items():
-            data["splits"].setdefault(split, info)
-            if split in descriptor.splits_to_sizes:
-                data["splits"][split] = {**info, **data["splits"][split]}
+    splits = load_dataset_json(path).get("splits", {}) if os.path.exists(path) else {}
+    for split, info in data["splits"].items():  # Keeps the order splits were first written.
+        splits[split] = {**splits.get(split, {}), **info}
     for split, extra in (split_records or {}).items():
-        data["splits"].setdefault(split, {}).update(extra)
+        splits.setdefault(split, {}).update(extra)
+    data["splits"] = splits
     data["format"] = _FORMAT
     data["format_version"] = _FORMAT_VERSION
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
@@ -230,6 +228,9 @@ def atomic_write_text(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions.
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
