@@ -1,0 +1,53 @@
+"""Helpers for the data tests: tiny images and masks written in any format."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+VOC_PALETTE = []
+for _i in range(256):
+    _r = _g = _b = 0
+    _c = _i
+    for _j in range(8):
+        _r |= ((_c >> 0) & 1) << (7 - _j)
+        _g |= ((_c >> 1) & 1) << (7 - _j)
+        _b |= ((_c >> 2) & 1) << (7 - _j)
+        _c >>= 3
+    VOC_PALETTE += [_r, _g, _b]
+
+
+def rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A deterministic uint8 RGB array."""
+    return np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+
+
+def blocks_label(height: int, width: int, ids=(0, 1, 2), ignore: int | None = 255) -> np.ndarray:
+    """A label of vertical bands of `ids`, with an ignore row at the bottom."""
+    label = np.zeros((height, width), np.uint8)
+    for k, value in enumerate(ids):
+        label[:, k * width // len(ids):(k + 1) * width // len(ids)] = value
+    if ignore is not None:
+        label[-1, :] = ignore
+    return label
+
+
+def save(array: np.ndarray, path: Path, mode: str | None = None, fmt: str | None = None,
+         palette: bool = False, **kwargs) -> Path:
+    """Saves an array with PIL; `palette` makes a VOC palette PNG from a label."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(array, mode) if mode else Image.fromarray(array)
+    if palette:
+        image.putpalette(VOC_PALETTE)  # An "L" image becomes "P" with its values as indices.
+    image.save(path, format=fmt, **kwargs)
+    return path
+
+
+def jpeg_bytes(array: np.ndarray, quality: int = 90) -> bytes:
+    """JPEG-encodes an RGB array with PIL."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
