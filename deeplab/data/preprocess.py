@@ -43,8 +43,9 @@ def flip_dim(tensor_list: Sequence[tf.Tensor], prob: float = 0.5, dim: int = 1,
       The (possibly) flipped tensors followed by the boolean `is_flipped`.
     """
     is_flipped = tf.less_equal(_uniform([], seed, 0.0, 1.0, tf.float32), prob)
+    tensors = [tf.convert_to_tensor(t) for t in tensor_list]
     outputs = [tf.cond(is_flipped, lambda t=t: tf.reverse(t, [dim]), lambda t=t: t)
-               for t in tensor_list]
+               for t in tensors]
     return outputs + [is_flipped]
 
 
