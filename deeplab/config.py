@@ -20,7 +20,7 @@ def _pair(value, field):
         value = (value, value)
     value = tuple(int(v) for v in value)
     if len(value) != 2 or min(value) < 1:
-        raise ValueError(f"ModelConfig.{field} must be two positive ints (h, w), got {value}.")
+        raise ValueError(f"ModelConfig.{field}: must be two positive ints (h, w), got {value}.")
     return value
 
 

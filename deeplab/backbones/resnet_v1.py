@@ -34,8 +34,8 @@ class ResNetV1(Backbone):
             ``_beta`` checkpoints were trained with (1, 2, 4)).
         unit_rates: optional HDC schedule, e.g. ``{"block3": (1, 2, 5, 9),
             "block4": (5, 9, 17)}``: absolute rates for the units of a block (cycled
-            when shorter than the block). The block must run entirely atrous (block3 needs
-            output_stride 8).
+            when shorter than the block). The block must run entirely at the output stride
+            (block3 needs output_stride 16 or 8).
         weight_decay: slim-style L2 (1e-4 for ResNet in the original).
         batch_norm_momentum: BN decay (0.95 in the original's resnet arg scope).
         batch_norm_epsilon: BN epsilon (1e-5).
@@ -116,7 +116,8 @@ class ResNetV1(Backbone):
                     if stride != 1 or schedule.current_stride != output_stride:
                         raise ValueError(
                             f"{name}: unit_rates for {block_name} need the whole block to run "
-                            f"atrous; use output_stride 8 (got {output_stride})."
+                            f"at the output stride (no stride left in it); output_stride "
+                            f"{output_stride} keeps one. Use a smaller output_stride (16 or 8)."
                         )
                     schedule_rates = unit_rates[block_name]
                     rate = schedule_rates[i % len(schedule_rates)]

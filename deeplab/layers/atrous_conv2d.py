@@ -46,11 +46,6 @@ class AtrousConv2D(keras.layers.Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         if self.data_format != "channels_last":
             raise ValueError("AtrousConv2D supports channels_last only.")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                f"AtrousConv2D {self.name!r}: strides {self.strides} and dilation_rate "
-                f"{self.dilation_rate} cannot both exceed 1 (TF has no strided atrous conv)."
-            )
         self.explicit_padding = explicit_padding
 
     def convolution_op(self, inputs, kernel):

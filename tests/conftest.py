@@ -1,0 +1,46 @@
+"""Shared fixtures: the reference-artifact directory and Keras state hygiene."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """``$DEEPLAB_REFERENCE_DIR`` or ``../shared/artifacts``; skips when neither exists.
+
+    When the variable is set, a missing directory is an error (CI must see the files).
+    """
+    configured = os.environ.get("DEEPLAB_REFERENCE_DIR")
+    if configured:
+        path = Path(configured)
+        if not path.is_absolute():
+            path = (REPO_ROOT / path).resolve()
+        if not path.is_dir():
+            pytest.fail(f"DEEPLAB_REFERENCE_DIR={configured} is not a directory.")
+        return path
+    if DEFAULT_REFERENCE_DIR.is_dir():
+        return DEFAULT_REFERENCE_DIR
+    pytest.skip("reference artifacts absent: set DEEPLAB_REFERENCE_DIR to ../shared/artifacts")
+
+
+def reference_file(reference_dir: Path, relative: str) -> Path:
+    """A file under the reference dir; fails (not skips) when it is missing."""
+    path = reference_dir / relative
+    if not path.is_file():
+        pytest.fail(f"reference file missing: {path} (see ../shared/artifacts/SOURCES.md)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Tests that switch to mixed precision must not leak it into others."""
+    yield
+    keras.mixed_precision.set_global_policy("float32")

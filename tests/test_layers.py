@@ -1,0 +1,258 @@
+"""Layers: exact values from the original's tests, parameter sharing, saving, mixed precision."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from layer_test_utils import random_inputs, run_layer_test
+
+from deeplab.layers import (
+    ASPP,
+    DUC,
+    KSAC,
+    AtrousConv2D,
+    AtrousDepthwiseConv2D,
+    AtrousSeparableConv,
+    BatchNorm,
+    ConvBNAct,
+    Decoder,
+    Preprocess,
+    ResizeLike,
+)
+
+
+def ramp(n):
+    """The original's ``create_test_input``: x[i, j] = i + j."""
+    return (np.arange(n)[:, None] + np.arange(n)[None, :]).astype("float32")
+
+
+def conv_weights(layer):
+    return sum(int(np.prod(w.shape)) for w in layer.trainable_weights if len(w.shape) == 4)
+
+
+# === Exact values of the original's xception_test ===
+@pytest.mark.parametrize(
+    "stride, explicit, expected",
+    [
+        (1, True, [[14, 28, 43, 26], [28, 48, 66, 37], [43, 66, 84, 46], [26, 37, 46, 22]]),
+        (2, True, [[14, 43], [43, 84]]),
+        (2, False, [[48, 37], [37, 22]]),  # TF SAME padding: the misaligned grid
+    ],
+)
+def test_separable_conv_ramp_values(stride, explicit, expected):
+    layer = AtrousSeparableConv(
+        1, strides=stride, explicit_padding=explicit, activation=None, use_batch_norm=False
+    )
+    layer.build((1, 4, 4, 1))
+    layer.depthwise.conv.kernel.assign(ramp(3).reshape(3, 3, 1, 1))
+    layer.pointwise.conv.kernel.assign(np.ones((1, 1, 1, 1), "float32"))
+    out = layer(ramp(4).reshape(1, 4, 4, 1))
+    np.testing.assert_array_equal(np.asarray(out)[0, :, :, 0], expected)
+
+
+def test_strided_fixed_padding_equals_subsampled_stride1_on_odd_input():
+    x = random_inputs((1, 5, 5, 3))
+    dense = AtrousConv2D(4, 3, explicit_padding=True, use_bias=False)
+    strided = AtrousConv2D(4, 3, strides=2, explicit_padding=True, use_bias=False)
+    dense(x)
+    strided(x)
+    strided.set_weights(dense.get_weights())
+    np.testing.assert_allclose(np.asarray(strided(x)), np.asarray(dense(x))[:, ::2, ::2], atol=1e-5)
+
+
+def test_native_dilation_matches_keras_reference():
+    x = random_inputs((2, 17, 17, 6))
+    ours = AtrousConv2D(5, 3, dilation_rate=4, use_bias=False)
+    ref = keras.layers.Conv2D(5, 3, dilation_rate=4, padding="same", use_bias=False)
+    ours(x)
+    ref(x)
+    ref.set_weights(ours.get_weights())
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(ref(x)), atol=1e-4)
+
+    ours_dw = AtrousDepthwiseConv2D(3, dilation_rate=3, use_bias=False)
+    ref_dw = keras.layers.DepthwiseConv2D(3, dilation_rate=3, padding="same", use_bias=False)
+    ours_dw(x)
+    ref_dw(x)
+    ref_dw.set_weights(ours_dw.get_weights())
+    np.testing.assert_allclose(np.asarray(ours_dw(x)), np.asarray(ref_dw(x)), atol=1e-4)
+
+
+def test_strided_atrous_conv_is_rejected():
+    with pytest.raises(ValueError, match="strides.*dilation_rate"):
+        AtrousConv2D(4, 3, strides=2, dilation_rate=2)
+    with pytest.raises(ValueError, match="strides.*dilation_rate"):
+        AtrousDepthwiseConv2D(3, strides=2, dilation_rate=2)
+
+
+def test_separable_conv_activation_placement():
+    x = random_inputs((1, 6, 6, 4))
+    kwargs = dict(filters=3, use_batch_norm=False, activation="relu")
+    inside = AtrousSeparableConv(activation_placement="inside", **kwargs)
+    before = AtrousSeparableConv(activation_placement="before", **kwargs)
+    inside(x)
+    before(x)
+    before.set_weights(inside.get_weights())
+    # "inside" ends with a ReLU; "before" ends with the linear pointwise conv.
+    assert np.min(np.asarray(inside(x))) >= 0
+    dw, dw_b, pw, pw_b = [w for w in inside.get_weights()]
+    pre = np.maximum(x, 0)
+    depthwise = tf.nn.depthwise_conv2d(pre, dw, [1, 1, 1, 1], "SAME") + dw_b
+    expected = tf.nn.conv2d(depthwise, pw, 1, "SAME") + pw_b
+    np.testing.assert_allclose(np.asarray(before(x)), np.asarray(expected), atol=1e-5)
+    with pytest.raises(ValueError, match="activation_placement"):
+        AtrousSeparableConv(3, activation_placement="after")
+
+
+def test_batch_norm_frozen_statistics_keep_gamma_trainable():
+    bn = BatchNorm(update_statistics=False, momentum=0.5)
+    x = random_inputs((4, 3, 3, 2), scale=5.0) + 10.0
+    with tf.GradientTape() as tape:
+        y = bn(x, training=True)
+        loss = tf.reduce_sum(y)
+    grads = tape.gradient(loss, bn.trainable_weights)
+    # Moving statistics untouched, output normalised with them (mean 0, var 1).
+    np.testing.assert_array_equal(np.asarray(bn.moving_mean), [0.0, 0.0])
+    np.testing.assert_allclose(np.asarray(y), x / np.sqrt(1 + bn.epsilon), rtol=1e-5)
+    assert len(bn.trainable_weights) == 2 and all(g is not None for g in grads)
+    live = BatchNorm(momentum=0.5)
+    live(x, training=True)
+    assert np.all(np.asarray(live.moving_mean) > 4.0)
+
+
+# === ASPP / KSAC ===
+@pytest.mark.parametrize(
+    "channels_in, aspp_weights, ksac_weights",
+    [(2048, 15_532_032, 6_094_848), (320, 2_703_360, 1_228_800)],
+)
+def test_kernel_sharing_parameter_counts(channels_in, aspp_weights, ksac_weights):
+    aspp = ASPP(256, atrous_rates=(6, 12, 18), separable=False)
+    aspp.build((1, 33, 33, channels_in))
+    ksac = KSAC(256, atrous_rates=(6, 12, 18))
+    ksac.build((1, 33, 33, channels_in))
+    assert conv_weights(aspp) == aspp_weights
+    assert conv_weights(ksac) == ksac_weights
+
+
+def test_ksac_parameters_do_not_grow_with_rates_except_projection():
+    three = KSAC(16, atrous_rates=(1, 2, 3), merge="sum")
+    four = KSAC(16, atrous_rates=(1, 2, 3, 4), merge="sum")
+    three.build((1, 9, 9, 8))
+    four.build((1, 9, 9, 8))
+    # Sum merge: the concat width is fixed; only one more BN (gamma, beta) per rate.
+    assert conv_weights(three) == conv_weights(four)
+    assert len(four.trainable_weights) - len(three.trainable_weights) == 2
+
+
+def test_ksac_equals_aspp_with_tied_kernels():
+    """KSAC (regular, BN per rate, concat) is ASPP with its three kernels set equal."""
+    x = random_inputs((2, 13, 13, 8))
+    ksac = KSAC(6, atrous_rates=(1, 2, 3))
+    aspp = ASPP(6, atrous_rates=(1, 2, 3), separable=False)
+    ksac(x)
+    aspp(x)
+    shared = np.asarray(ksac.kernel)
+    for branch in aspp.rate_branches:
+        branch.conv.kernel.assign(shared)
+    for name in ("pooling_branch", "aspp0", "projection"):
+        getattr(aspp, name).set_weights(getattr(ksac, name).get_weights())
+    np.testing.assert_allclose(np.asarray(ksac(x)), np.asarray(aspp(x)), atol=1e-4)
+    kernels = [w for w in ksac.trainable_weights if len(w.shape) == 4 and w.shape[0] == 3]
+    assert len(kernels) == 1
+
+
+def test_ksac_needs_rates():
+    with pytest.raises(ValueError, match="at least one rate"):
+        KSAC(256, atrous_rates=())
+    with pytest.raises(ValueError, match="merge"):
+        KSAC(256, atrous_rates=(6,), merge="max")
+
+
+def test_aspp_pooled_branch_equals_global_mean_when_kernel_covers_map():
+    x = random_inputs((1, 9, 9, 4))
+    global_mean = ASPP(5, pooling_size=None)
+    pooled = ASPP(5, pooling_size=(9, 9))
+    global_mean(x)
+    pooled(x)
+    pooled.set_weights(global_mean.get_weights())
+    np.testing.assert_allclose(np.asarray(pooled(x)), np.asarray(global_mean(x)), atol=1e-5)
+    with pytest.raises(ValueError, match="larger than the feature map"):
+        ASPP(5, pooling_size=(17, 17))(x)
+
+
+def test_aspp_without_rates_is_the_mobilenet_head():
+    aspp = ASPP(256, atrous_rates=())
+    aspp.build((1, 33, 33, 320))
+    # image_pooling + aspp0 + concat_projection, each conv + BN gamma/beta.
+    expected = 320 * 256 + 512 + 320 * 256 + 512 + 512 * 256 + 512
+    assert sum(int(np.prod(w.shape)) for w in aspp.trainable_weights) == expected
+
+
+# === DUC ===
+def test_duc_depth_to_space_channel_order():
+    d, classes = 2, 3
+    duc = DUC(classes, upsample_factor=d, kernel_size=1)
+    x = random_inputs((1, 2, 2, 4))
+    out = np.asarray(duc(x))
+    assert out.shape == (1, 4, 4, 3)
+    kernel, bias = [np.asarray(w) for w in duc.get_weights()]
+    dense = np.einsum("nhwc,co->nhwo", x, kernel[0, 0]) + bias
+    for i in range(d):
+        for j in range(d):
+            for label in range(classes):
+                np.testing.assert_allclose(
+                    out[0, i::d, j::d, label], dense[0, :, :, (i * d + j) * classes + label],
+                    atol=1e-5,
+                )
+
+
+def test_duc_aspp_variant_sums_four_rates():
+    duc = DUC(2, upsample_factor=4, variant="aspp")
+    duc.build((1, 8, 8, 5))
+    assert [c.dilation_rate for c in duc.convs] == [(6, 6), (12, 12), (18, 18), (24, 24)]
+    assert all(c.filters == 32 for c in duc.convs)
+
+
+# === Every layer: config, saving, mixed precision ===
+LAYER_CASES = [
+    (AtrousConv2D, dict(filters=4, kernel_size=3, dilation_rate=2), (2, 9, 9, 3), (2, 9, 9, 4)),
+    (AtrousConv2D, dict(filters=4, kernel_size=3, strides=2, explicit_padding=True),
+     (2, 9, 9, 3), (2, 5, 5, 4)),
+    (AtrousDepthwiseConv2D, dict(kernel_size=3, dilation_rate=3), (2, 9, 9, 3), (2, 9, 9, 3)),
+    (BatchNorm, dict(update_statistics=False), (2, 5, 5, 3), (2, 5, 5, 3)),
+    (ConvBNAct, dict(filters=4, kernel_size=3, activation="relu6"), (2, 9, 9, 3), (2, 9, 9, 4)),
+    (AtrousSeparableConv, dict(filters=8, dilation_rate=2), (2, 9, 9, 4), (2, 9, 9, 8)),
+    (ASPP, dict(filters=8, atrous_rates=(1, 2)), (2, 9, 9, 4), (2, 9, 9, 8)),
+    (ASPP, dict(filters=8, atrous_rates=(2,), separable=False, pooling_size=(5, 5),
+                pooling_stride=(2, 2)), (2, 9, 9, 4), (2, 9, 9, 8)),
+    (KSAC, dict(filters=8, atrous_rates=(1, 2)), (2, 9, 9, 4), (2, 9, 9, 8)),
+    (KSAC, dict(filters=8, atrous_rates=(1, 2, 3), separable=True, shared_batch_norm=True,
+                merge="sum"), (2, 9, 9, 4), (2, 9, 9, 8)),
+    (Decoder, dict(num_levels=1, filters=8, projection_filters=4), [(2, 5, 5, 6), (2, 9, 9, 3)],
+     (2, 9, 9, 8)),
+    (Decoder, dict(num_levels=2, filters=8, separable=False),
+     [(2, 3, 3, 6), (2, 5, 5, 3), (2, 9, 9, 2)], (2, 9, 9, 8)),
+    (DUC, dict(num_classes=3, upsample_factor=4), (2, 3, 3, 8), (2, 12, 12, 3)),
+    (Preprocess, dict(mode="imagenet_mean"), (2, 4, 4, 3), (2, 4, 4, 3)),
+    (ResizeLike, dict(method="bilinear"), [(2, 3, 3, 2), (2, 9, 9, 1)], (2, 9, 9, 2)),
+]
+
+
+@pytest.mark.parametrize(
+    "layer_cls, kwargs, input_shape, output_shape",
+    LAYER_CASES,
+    ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(LAYER_CASES)],
+)
+def test_layer_contract(layer_cls, kwargs, input_shape, output_shape, tmp_path):
+    run_layer_test(layer_cls, kwargs, input_shape, output_shape, tmp_path)
+
+
+def test_preprocess_values():
+    x = np.array([[[[0, 127.5, 255]]]], "float32")
+    np.testing.assert_allclose(np.asarray(Preprocess("unit_range")(x)), [[[[-1, 0, 1]]]])
+    np.testing.assert_allclose(
+        np.asarray(Preprocess("imagenet_mean")(x)), [[[[-123.15, 11.6, 151.94]]]], atol=1e-4
+    )
+    u8 = np.full((1, 1, 1, 3), 255, "uint8")
+    np.testing.assert_allclose(np.asarray(Preprocess()(u8)), [[[[1, 1, 1]]]])
