@@ -61,7 +61,7 @@ def test_xception65_decoder_endpoints_and_scopes(xception_65):
     )
     assert xception_65.checkpoint_prefix == "xception_65"
     # 2 root convs + 21 modules x 3 separable convs = 65 layers.
-    separable = [l for l in xception_65.layers if ".separable_conv" in l.name]
+    separable = [layer for layer in xception_65.layers if ".separable_conv" in layer.name]
     assert len(separable) == 63
 
 
@@ -140,13 +140,13 @@ def test_mobilenet_v2_shapes_widths_and_params():
     assert net.get_layer("expanded_conv_13.depthwise").conv.strides == (1, 1)
     assert net.get_layer("expanded_conv_14.depthwise").conv.dilation_rate == (2, 2)
     half = MobileNetV2(output_stride=8, depth_multiplier=0.5)
-    widths = [half.get_layer(n).output.shape[-1] for n in
-              ("Conv", "expanded_conv.project", "expanded_conv_1.expand", "expanded_conv_16.project")]
+    names = ("Conv", "expanded_conv.project", "expanded_conv_1.expand", "expanded_conv_16.project")
+    widths = [half.get_layer(n).output.shape[-1] for n in names]
     assert widths == [16, 8, 48, 160]
 
 
 def test_make_divisible_matches_slim():
-    assert make_divisible(32 * 0.35, 8) == 16  # never below 90 % of the target... rounds up
+    assert make_divisible(32 * 0.35, 8) == 16  # 8 would lose > 10 % of 11.2: round up
     assert make_divisible(24 * 0.5, 8) == 16
     assert make_divisible(96, 8) == 96
     assert make_divisible(12, 1, 1) == 12
