@@ -289,9 +289,15 @@ def make_dataset(
         file_ds = file_ds.shard(num_pipelines, pipeline_id)
     if is_training:
         file_ds = file_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    elements = file_ds.interleave(
-        tf.data.TFRecordDataset, cycle_length=max(1, min(num_readers, len(files))),
-        num_parallel_calls=AUTOTUNE, deterministic=seed is not None or not is_training)
+    # Eval reads the shards one after the other, so results come in record order; decoding
+    # is parallel either way, and that is where the time goes.
+    cycle_length = max(1, min(num_readers, len(files))) if is_training else 1
+    if cycle_length > 1:
+        elements = file_ds.interleave(
+            tf.data.TFRecordDataset, cycle_length=cycle_length, num_parallel_calls=AUTOTUNE,
+            deterministic=seed is not None)
+    else:
+        elements = file_ds.interleave(tf.data.TFRecordDataset, cycle_length=1)
     if num_pipelines > 1 and not shard_files:
         elements = elements.shard(num_pipelines, pipeline_id)
 
