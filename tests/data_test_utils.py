@@ -51,3 +51,27 @@ def jpeg_bytes(array: np.ndarray, quality: int = 90) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
+
+
+def read_records(dataset_dir, split: str) -> list[dict]:
+    """Decodes every record of a split (in shard order) into numpy values."""
+    import tensorflow as tf
+
+    from deeplab.data import records
+
+    out = []
+    for path in records.list_shards(str(dataset_dir), split):
+        for raw in tf.data.TFRecordDataset(path):
+            f = tf.train.Example.FromString(raw.numpy()).features.feature
+            label_bytes = f[records.LABEL_ENCODED].bytes_list.value[0]
+            out.append({
+                "filename": f[records.IMAGE_FILENAME].bytes_list.value[0].decode(),
+                "format": f[records.IMAGE_FORMAT].bytes_list.value[0].decode(),
+                "height": f[records.IMAGE_HEIGHT].int64_list.value[0],
+                "width": f[records.IMAGE_WIDTH].int64_list.value[0],
+                "encoded": f[records.IMAGE_ENCODED].bytes_list.value[0],
+                "image": tf.io.decode_image(f[records.IMAGE_ENCODED].bytes_list.value[0],
+                                            channels=3).numpy(),
+                "label": tf.io.decode_png(label_bytes)[..., 0].numpy() if label_bytes else None,
+            })
+    return out
