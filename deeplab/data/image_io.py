@@ -62,17 +62,18 @@ def _to_uint8_rgb(data: bytes, image: Image.Image, path: str) -> tuple[np.ndarra
             raise DataError(f"{path!r}: cannot decode this 16-bit PNG")
         array = (array >> 8).astype(np.uint8)
         if array.ndim == 2:
-            array = np.stack([array] * 3, axis=-1)
-        else:
-            array = cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB)
+            return np.stack([array] * 3, axis=-1), "16-bit grayscale image converted to 8-bit RGB"
+        array = cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB)
         return array, "16-bit image reduced to 8 bits per channel"
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image)
         if mode.startswith("I;16"):
             array = (array.astype(np.uint32) >> 8).astype(np.uint8)
+            description = "16-bit grayscale image converted to 8-bit RGB"
         else:
             array = np.clip(array, 0, 255).astype(np.uint8)
-        return np.stack([array] * 3, axis=-1), f"{mode} grayscale image converted to 8-bit RGB"
+            description = f"{mode} grayscale image converted to 8-bit RGB"
+        return np.stack([array] * 3, axis=-1), description
     descriptions = {
         "L": "grayscale image converted to RGB",
         "LA": "grayscale+alpha image converted to RGB (alpha dropped)",
