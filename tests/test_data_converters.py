@@ -305,3 +305,24 @@ def test_image_folder_requires_num_classes_and_masks(tmp_path):
     with pytest.raises(DataError, match=r"1 masks not found in .*'a\.png'"):
         convert_image_folder(str(tmp_path / "images"), str(tmp_path / "masks"),
                              str(tmp_path / "rec"), num_classes=2, val_fraction=0)
+
+
+def test_sbd_without_scipy_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    from deeplab.data.converters.voc import read_sbd_mat
+
+    monkeypatch.setitem(sys.modules, "scipy.io", None)  # Makes `import scipy.io` fail.
+    with pytest.raises(DataError, match=r"x\.mat' needs scipy .*segmentation_class_aug_folder"):
+        read_sbd_mat(str(tmp_path / "x.mat"))
+
+
+def test_package_import_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, deeplab.data, deeplab.data.converters.voc, deeplab.data.synthetic; "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
