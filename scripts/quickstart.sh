@@ -5,12 +5,6 @@
 # (Training on the synthetic data set joins this script when the train binary lands.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${DEEPLAB_VENV:-.venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --upgrade pip
-fi
-"$VENV/bin/pip" install --quiet -e .
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+source scripts/venv.sh .
 "$VENV/bin/python" scripts/model_summary.py \
   --model_variant=mobilenet_v2 --output_stride=16 --decoder_output_stride=4 --input_size=513

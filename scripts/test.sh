@@ -6,11 +6,5 @@
 # (default ../shared/artifacts when present; tests that need them skip otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${DEEPLAB_VENV:-.venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --upgrade pip
-fi
-"$VENV/bin/pip" install --quiet -e ".[test]"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+source scripts/venv.sh ".[test]"
 exec "$VENV/bin/python" -m pytest -q "$@"

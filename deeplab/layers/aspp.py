@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
-from deeplab.layers.conv_bn_act import ConvBNAct, check_activation
+from deeplab.layers.conv_bn_act import ConvBNAct, batch_norm_options, check_activation
 from deeplab.ops import resize_bilinear
 
 
@@ -97,13 +97,7 @@ class ASPP(keras.layers.Layer):
 
     # === Branch construction (KSAC overrides the rate branches) ===
     def _bn_kwargs(self):
-        return dict(
-            batch_norm_momentum=self.batch_norm_momentum,
-            batch_norm_epsilon=self.batch_norm_epsilon,
-            update_batch_norm_statistics=self.update_batch_norm_statistics,
-            synchronized_batch_norm=self.synchronized_batch_norm,
-            dtype=self.dtype_policy,
-        )
+        return dict(dtype=self.dtype_policy, **batch_norm_options(self))
 
     def _conv_unit(self, kernel_size, name, dilation_rate=1):
         return ConvBNAct(
@@ -200,10 +194,7 @@ class ASPP(keras.layers.Layer):
             dropout=self.dropout,
             activation=self.activation,
             weight_decay=self.weight_decay,
-            batch_norm_momentum=self.batch_norm_momentum,
-            batch_norm_epsilon=self.batch_norm_epsilon,
-            update_batch_norm_statistics=self.update_batch_norm_statistics,
-            synchronized_batch_norm=self.synchronized_batch_norm,
+            **batch_norm_options(self),
         )
         return config
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from deeplab.layers.conv_bn_act import ConvBNAct, apply_activation, check_activation
+from deeplab.layers.conv_bn_act import (
+    ConvBNAct,
+    apply_activation,
+    batch_norm_options,
+    check_activation,
+)
 
 PLACEMENTS = ("inside", "before")
 
@@ -96,11 +101,8 @@ class AtrousSeparableConv(keras.layers.Layer):
         inner_activation = activation if activation_placement == "inside" else None
         bn = dict(
             use_batch_norm=use_batch_norm,
-            batch_norm_momentum=batch_norm_momentum,
-            batch_norm_epsilon=batch_norm_epsilon,
-            update_batch_norm_statistics=update_batch_norm_statistics,
-            synchronized_batch_norm=synchronized_batch_norm,
             activation=inner_activation,
+            **batch_norm_options(self),
             dtype=self.dtype_policy,
         )
         self.depthwise = ConvBNAct(
@@ -150,9 +152,6 @@ class AtrousSeparableConv(keras.layers.Layer):
             weight_decay=self.weight_decay,
             depthwise_initializer=keras.initializers.serialize(self.depthwise_initializer),
             pointwise_initializer=keras.initializers.serialize(self.pointwise_initializer),
-            batch_norm_momentum=self.batch_norm_momentum,
-            batch_norm_epsilon=self.batch_norm_epsilon,
-            update_batch_norm_statistics=self.update_batch_norm_statistics,
-            synchronized_batch_norm=self.synchronized_batch_norm,
+            **batch_norm_options(self),
         )
         return config

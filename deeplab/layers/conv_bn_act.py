@@ -9,6 +9,18 @@ from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
 from deeplab.layers.batch_norm import BatchNorm
 
 ACTIVATIONS = ("relu", "relu6", None)
+# Constructor arguments every BN-carrying layer takes and passes on to its sublayers.
+BATCH_NORM_OPTIONS = (
+    "batch_norm_momentum",
+    "batch_norm_epsilon",
+    "update_batch_norm_statistics",
+    "synchronized_batch_norm",
+)
+
+
+def batch_norm_options(layer) -> dict:
+    """The BatchNorm settings stored on ``layer`` (for sublayers and ``get_config``)."""
+    return {name: getattr(layer, name) for name in BATCH_NORM_OPTIONS}
 
 
 def l2_regularizer(weight_decay: float):
@@ -148,10 +160,7 @@ class ConvBNAct(keras.layers.Layer):
             use_batch_norm=self.use_batch_norm,
             weight_decay=self.weight_decay,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            batch_norm_momentum=self.batch_norm_momentum,
-            batch_norm_epsilon=self.batch_norm_epsilon,
-            update_batch_norm_statistics=self.update_batch_norm_statistics,
-            synchronized_batch_norm=self.synchronized_batch_norm,
+            **batch_norm_options(self),
         )
         return config
 

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
-from deeplab.layers.conv_bn_act import ConvBNAct, check_activation
+from deeplab.layers.conv_bn_act import ConvBNAct, batch_norm_options, check_activation
 from deeplab.ops import resize_bilinear
 
 
@@ -81,11 +81,8 @@ class Decoder(keras.layers.Layer):
         common = dict(
             activation=activation,
             weight_decay=weight_decay,
-            batch_norm_momentum=batch_norm_momentum,
-            batch_norm_epsilon=batch_norm_epsilon,
-            update_batch_norm_statistics=update_batch_norm_statistics,
-            synchronized_batch_norm=synchronized_batch_norm,
             dtype=self.dtype_policy,
+            **batch_norm_options(self),
         )
         self.projections = []
         self.convs = []
@@ -139,9 +136,6 @@ class Decoder(keras.layers.Layer):
             separable=self.separable,
             activation=self.activation,
             weight_decay=self.weight_decay,
-            batch_norm_momentum=self.batch_norm_momentum,
-            batch_norm_epsilon=self.batch_norm_epsilon,
-            update_batch_norm_statistics=self.update_batch_norm_statistics,
-            synchronized_batch_norm=self.synchronized_batch_norm,
+            **batch_norm_options(self),
         )
         return config
