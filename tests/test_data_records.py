@@ -178,3 +178,15 @@ def test_descriptor_rejects_inconsistent_values():
         DatasetDescriptor("x", {}, 3, 255, ("a", "b"))
     with pytest.raises(DataError, match="ignore_label 1 is a class id"):
         DatasetDescriptor("x", {}, 3, 1)
+
+
+def test_progress_lines_have_counts_rate_and_eta():
+    from deeplab.data.progress import Progress, format_duration
+
+    lines = []
+    progress = Progress(10, "train", interval=0.0, log=lines.append)
+    progress.update(3)
+    progress.close()
+    assert lines[0].startswith("train: 3/10 examples (30.0%), ")
+    assert "/s, elapsed 0:00:00, ETA " in lines[0]
+    assert format_duration(3725) == "1:02:05"

@@ -202,21 +202,19 @@ def build_pipeline(
     ds = elements.enumerate().map(map_fn, num_parallel_calls=AUTOTUNE,
                                   deterministic=seed is not None or not is_training)
     mean = config.mean_pixel
-    if is_training or config.crop_size is not None and batch_size == 1:
+    if is_training or batch_size == 1:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     else:
+        # Whole eval images differ in size: pad each batch to its largest image, the image with
+        # the mean pixel and the label with the ignore label (as the original's eval padding).
         if not isinstance(mean, (int, float)) and len(set(mean)) != 1:
-            if batch_size > 1:
-                raise DataError("eval batches of whole images need a scalar mean_pixel "
-                                "(or batch_size=1, or an eval crop_size)")
-        pad_image = float(mean if isinstance(mean, (int, float)) else mean[0])
-        padding = {"image": tf.constant(pad_image, tf.float32), "image_name": "",
-                   "height": tf.constant(0, tf.int64), "width": tf.constant(0, tf.int64),
-                   "valid_height": 0, "valid_width": 0}
-        if "label" in ds.element_spec:
-            padding["label"] = ignore_label
-        padding = {k: tf.constant(v, ds.element_spec[k].dtype) for k, v in padding.items()
-                   if k in ds.element_spec}
+            raise DataError("eval batches of whole images need a scalar mean_pixel "
+                            "(or batch_size=1)")
+        values = {"image": float(mean if isinstance(mean, (int, float)) else mean[0]),
+                  "image_name": "", "height": 0, "width": 0, "valid_height": 0,
+                  "valid_width": 0, "label": ignore_label}
+        padding = {key: tf.constant(values[key], spec.dtype)
+                   for key, spec in ds.element_spec.items()}
         ds = ds.padded_batch(batch_size, padding_values=padding, drop_remainder=drop_remainder)
     if as_supervised:
         ds = ds.map(lambda b: (b["image"], b["label"]) if "label" in b else b["image"])
