@@ -13,6 +13,7 @@ images are checked and encoded, and writes the shards in this process:
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
@@ -224,10 +225,12 @@ def build_split(
     writer = None
     try:
         if num_workers > 1:
-            # spawn, not fork: the parent may hold TensorFlow's threads and locks.
-            pool = multiprocessing.get_context("spawn").Pool(num_workers)
+            # spawn, not fork: the parent may hold TensorFlow's threads and locks. An executor
+            # rather than a Pool: if workers die it raises instead of respawning them forever.
+            pool = concurrent.futures.ProcessPoolExecutor(
+                num_workers, mp_context=multiprocessing.get_context("spawn"))
             chunk = max(1, min(16, len(tasks) // (num_workers * 8)))
-            results = pool.imap(encode, tasks, chunksize=chunk)
+            results = pool.map(encode, tasks, chunksize=chunk)
         else:
             results = map(encode, tasks)
         index = 0
@@ -252,17 +255,21 @@ def build_split(
             raise DataError(f"internal: wrote {index} of {num_examples} examples")
         for temp, final in zip(temps, finals, strict=True):
             os.replace(temp, final)
-    except BaseException:
+    except BaseException as error:
         if writer is not None:
             writer.close()
         for temp in temps:
             if os.path.exists(temp):
                 os.remove(temp)
+        if isinstance(error, concurrent.futures.process.BrokenProcessPool):
+            raise DataError(
+                "the encoding worker processes died. With num_workers > 1 the calling script "
+                "must start from `if __name__ == '__main__':` (Python's spawn rule); otherwise "
+                "look for an out-of-memory kill, or use num_workers=1") from None
         raise
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     progress.close()
     _log_warning_summary(split, warning_count)
     # Remove shards of an earlier run with a different shard count.
@@ -296,7 +303,8 @@ def build_records(
         the numbers of examples actually written.
       split_tasks: split name -> tasks producing that split's samples.
       num_shards: shards per split (fewer when a split has fewer examples).
-      num_workers: encoding processes; 1 encodes in this process.
+      num_workers: encoding processes (spawned: the calling script needs the usual
+        ``if __name__ == "__main__":`` guard); 1 encodes in this process.
       image_format: format for images that must be re-encoded ('png' or 'jpg').
       overwrite: rebuild splits even when they are up to date.
 
