@@ -14,6 +14,7 @@ images are checked and encoded, and writes the shards in this process:
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import dataclasses
 import functools
 import hashlib
