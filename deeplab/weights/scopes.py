@@ -1,0 +1,76 @@
+"""Maps the original release's variable scopes onto the layers of a DeepLab model.
+
+Every conv of the original lives in a scope such as ``MobilenetV2/expanded_conv_9/project``
+(weights ``<scope>/weights`` or ``<scope>/depthwise_weights``, BatchNorm
+``<scope>/BatchNorm/{gamma,beta,moving_mean,moving_variance}``, or ``<scope>/biases`` for
+the logits). This module lists those scopes for a model built here, each with the Keras
+conv (and BN) it corresponds to, so every importer shares one mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from deeplab.backbones.backbone import checkpoint_scope
+from deeplab.layers.atrous_conv2d import AtrousConv2D
+from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
+from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
+from deeplab.layers.conv_bn_act import ConvBNAct
+from deeplab.model import LOGITS_LAYER
+
+
+@dataclasses.dataclass(frozen=True)
+class ScopeTarget:
+    """One original scope and the Keras layers that hold its variables.
+
+    Attributes:
+        scope: the original's variable scope, e.g. ``aspp1_depthwise``.
+        conv: the Keras conv layer (``AtrousConv2D`` or ``AtrousDepthwiseConv2D``).
+        bn: its BatchNorm, or None when the conv has a bias instead (logits).
+    """
+
+    scope: str
+    conv: keras.layers.Layer
+    bn: keras.layers.Layer | None
+
+    @property
+    def depthwise(self) -> bool:
+        return isinstance(self.conv, AtrousDepthwiseConv2D)
+
+
+def _unit_targets(layer, scope: str) -> list[ScopeTarget]:
+    if isinstance(layer, ConvBNAct):
+        return [ScopeTarget(scope, layer.conv, layer.bn)]
+    if isinstance(layer, AtrousSeparableConv):
+        return [
+            ScopeTarget(f"{scope}_depthwise", layer.depthwise.conv, layer.depthwise.bn),
+            ScopeTarget(f"{scope}_pointwise", layer.pointwise.conv, layer.pointwise.bn),
+        ]
+    return []
+
+
+def scope_targets(model: keras.Model) -> dict[str, ScopeTarget]:
+    """All original scopes of a :class:`deeplab.model.DeepLab` model, keyed by scope.
+
+    Backbone scopes carry the original's prefix (``MobilenetV2/``, ``xception_65/``,
+    ``resnet_v1_50/``); head scopes are bare (``aspp0``, ``image_pooling``,
+    ``concat_projection``, ``decoder/feature_projection0``, ``logits/semantic``) as in the
+    original graph. KSAC's shared kernel has no counterpart in the original.
+    """
+    targets: list[ScopeTarget] = []
+    backbone = model.backbone
+    for layer in backbone.layers:
+        scope = f"{backbone.checkpoint_prefix}/{checkpoint_scope(layer.name)}"
+        targets.extend(_unit_targets(layer, scope))
+    for layer in model.layers:
+        if layer is backbone:
+            continue
+        if layer.name == LOGITS_LAYER and isinstance(layer, AtrousConv2D):
+            targets.append(ScopeTarget("logits/semantic", layer, None))
+            continue
+        prefix = "decoder/" if layer.name == "decoder" else ""
+        for sublayer in layer._flatten_layers(include_self=False, recursive=False):
+            targets.extend(_unit_targets(sublayer, prefix + sublayer.name))
+    return {t.scope: t for t in targets}

@@ -1,0 +1,175 @@
+"""Weights of the original release's TFLite files inside our models, proven on real images."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import reference_file
+
+from deeplab.colormap import color_image_to_label
+from deeplab.inference import fit_size, segment_whole_image
+from deeplab.metrics import confusion_matrix, segmentation_metrics
+from deeplab.model import DeepLab
+from deeplab.weights.tflite_import import (
+    import_tflite_weights,
+    infer_model_config,
+    read_folded_layers,
+)
+
+GPU_257 = "tflite/deeplabv3_257_mv_gpu.tflite"
+QUANT_513 = "tflite/deeplabv3_mnv2_pascal_quant.tflite"
+VAINF = ["0", "1", "20", "23", "60", "114"]
+
+
+def read_rgb(path):
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, path
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def voc_pairs(reference_dir):
+    """The seven real VOC pairs: (RGB image, class-id label with 255 = void)."""
+    pairs = []
+    for n in VAINF:
+        image = read_rgb(reference_file(reference_dir, f"voc/vainf_val513/{n}_image.png"))
+        target = read_rgb(reference_file(reference_dir, f"voc/vainf_val513/{n}_target.png"))
+        pairs.append((image, color_image_to_label(target, "pascal")))
+    jpg = reference_file(reference_dir, "voc/icevision/2007_000063.jpg")
+    png = reference_file(reference_dir, "voc/icevision/2007_000063_SegmentationClass.png")
+    from PIL import Image
+
+    pairs.append((read_rgb(jpg), np.asarray(Image.open(png))))  # palette PNG: indices
+    return pairs
+
+
+def interpreter(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path), num_threads=2)
+    it.allocate_tensors()
+    return it
+
+
+def run(it, array):
+    it.set_tensor(it.get_input_details()[0]["index"], array)
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"])
+
+
+@pytest.fixture(scope="module")
+def gpu_model(reference_dir):
+    path = reference_file(reference_dir, GPU_257)
+    config = infer_model_config(path)
+    model = DeepLab(config)
+    report = import_tflite_weights(model, path)
+    return path, config, model, report
+
+
+def test_gpu_257_config_is_read_from_the_file(gpu_model):
+    _, config, model, report = gpu_model
+    # 16-channel stem: depth multiplier 0.5; 33x33 features for 257: output stride 8.
+    assert (config.depth_multiplier, config.output_stride, config.num_classes) == (0.5, 8, 21)
+    assert config.crop_size == (257, 257)
+    assert len(report.matched) == 55 and not report.unused_in_file and not report.missing_in_model
+    assert model.backbone.output["features"].shape[-1] == 160
+
+
+def test_gpu_257_logits_match_the_reference_interpreter(gpu_model, reference_dir):
+    path, _, model, _ = gpu_model
+    it = interpreter(path)
+    for image, _ in voc_pairs(reference_dir):
+        h, w = fit_size(*image.shape[:2], 257)
+        canvas = np.full((257, 257, 3), 127.5, np.float32)
+        canvas[:h, :w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        reference = run(it, ((canvas - 127.5) / 127.5)[None])  # input sub_7 is preprocessed
+        ours = np.asarray(model(canvas[None]))
+        logit_range = reference.max() - reference.min()
+        assert np.abs(ours - reference).max() <= 1e-3 * logit_range
+        assert (ours.argmax(-1) == reference.argmax(-1)).mean() >= 0.999
+
+
+@pytest.fixture(scope="module")
+def quant_results(reference_dir):
+    """Confusion matrices of our float import and of the reference uint8 interpreter."""
+    path = reference_file(reference_dir, QUANT_513)
+    config = infer_model_config(path)
+    assert (config.depth_multiplier, config.output_stride) == (1.0, 16)
+    model = DeepLab(config)
+    import_tflite_weights(model, path)
+    it = interpreter(path)
+
+    def reference_labels(canvas):
+        return run(it, canvas[None])[0]
+
+    def our_labels(canvas):
+        return np.asarray(model(canvas[None].astype(np.float32)))[0].argmax(-1)
+
+    results = []
+    for image, label in voc_pairs(reference_dir):
+        ours = segment_whole_image(our_labels, image, 513)
+        reference = segment_whole_image(reference_labels, image, 513)
+        results.append((label, ours, reference))
+    return results
+
+
+def _miou(results, index):
+    matrix = sum(confusion_matrix(r[0], r[index], 21) for r in results)
+    return segmentation_metrics(matrix)["miou"]
+
+
+def test_quantised_513_import_agrees_with_the_reference_interpreter(quant_results):
+    our_miou, reference_miou = _miou(quant_results, 1), _miou(quant_results, 2)
+    print(f"VOC pairs mIoU: ours (float, imported) {our_miou:.4f}, reference uint8 "
+          f"interpreter {reference_miou:.4f}")
+    assert reference_miou > 0.85  # verified_notes.md: 0.904 with its own resize protocol
+    # Dequantised float vs uint8 arithmetic: pixels differ only where classes are close
+    # (measured: 99.6-99.9 % on the vainf crops, 97.6 % on 2007_000063's chair).
+    agreement = [(ours == reference).mean() for _, ours, reference in quant_results]
+    assert min(agreement) >= 0.97
+    assert np.mean(agreement) >= 0.99
+    assert abs(our_miou - reference_miou) < 0.005
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 0.9139 (ours, dequantised float) vs 0.9165 (uint8 reference): the file "
+    "was trained with quantisation in the loop, and the gap sits on one image "
+    "(2007_000063, chair vs background)",
+)
+def test_quantised_513_float_import_reaches_the_reference_miou(quant_results):
+    assert _miou(quant_results, 1) >= _miou(quant_results, 2)
+
+
+def test_coral_golden_bird(reference_dir):
+    from PIL import Image
+
+    path = reference_file(reference_dir, QUANT_513)
+    model = DeepLab(infer_model_config(path))
+    import_tflite_weights(model, path)
+    image = np.asarray(Image.open(reference_file(reference_dir,
+                                                 "golden_coral/bird_segmentation.bmp")))
+    mask = np.asarray(Image.open(reference_file(reference_dir,
+                                                "golden_coral/bird_segmentation_mask.bmp")))
+    prediction = np.asarray(model(image[None, ..., :3].astype(np.float32)))[0].argmax(-1)
+    bird = 3
+    ours, truth = prediction == bird, mask == bird
+    iou = (ours & truth).sum() / (ours | truth).sum()
+    assert (prediction == mask).mean() >= 0.95
+    assert iou > 0.9
+
+
+def test_quantised_weights_are_dequantised(reference_dir):
+    layers = read_folded_layers(reference_file(reference_dir, QUANT_513))
+    conv = layers["MobilenetV2/Conv"]
+    assert conv["weights"].dtype == np.float32 and conv["weights"].shape == (32, 3, 3, 3)
+    # uint8 163 with scale 0.024886 and zero point 146 (first stored value).
+    assert conv["weights"].ravel()[0] == pytest.approx((163 - 146) * 0.024886127561330795, 1e-6)
+    assert conv["bias"][0] == pytest.approx(1209 * 0.00019442287157289684, 1e-6)
+
+
+def test_mismatched_config_is_a_clear_error(reference_dir):
+    path = reference_file(reference_dir, GPU_257)
+    wrong = DeepLab(infer_model_config(reference_file(reference_dir, QUANT_513)))
+    with pytest.raises(ValueError, match="do not fit the model"):
+        import_tflite_weights(wrong, path)
