@@ -8,7 +8,6 @@ several names with ``;`` and use ``weights_quant/FakeQuantWithMinMaxVars`` and
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -16,28 +15,11 @@ import numpy as np
 
 from deeplab.config import ModelConfig
 from deeplab.weights.folded import assign_folded, keras_kernel
+from deeplab.weights.report import ImportReport
 from deeplab.weights.scopes import scope_targets
 
 _WEIGHTS = re.compile(r"^(.*)/(weights|depthwise_weights|weights_quant/FakeQuantWithMinMaxVars)$")
 _BIAS = re.compile(r"^(.*)/(Conv2D_bias|depthwise_bias|BatchNorm_Fold/bias|biases)$")
-
-
-@dataclasses.dataclass
-class ImportReport:
-    """What an import matched, and what it could not place."""
-
-    source: str
-    matched: list[str]
-    unused_in_file: list[str]
-    missing_in_model: list[str]
-
-    def summary(self) -> str:
-        lines = [f"{self.source}: {len(self.matched)} layers imported"]
-        if self.unused_in_file:
-            lines.append(f"  in the file but not in the model: {self.unused_in_file}")
-        if self.missing_in_model:
-            lines.append(f"  in the model but not in the file: {self.missing_in_model}")
-        return "\n".join(lines)
 
 
 def _interpreter(path: Path):
@@ -139,7 +121,7 @@ def import_tflite_weights(model, path: str | Path, strict: bool = True) -> Impor
         unused_in_file=sorted(set(layers) - set(targets)),
         missing_in_model=sorted(set(targets) - set(layers)),
     )
-    if strict and (report.unused_in_file or report.missing_in_model):
+    if strict and not report.complete:
         raise ValueError(
             "The model does not match the TFLite file (pass strict=False to import what "
             "matches):\n" + report.summary()
