@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from deeplab.backbones.backbone import ALLOWED_OUTPUT_STRIDES
 from deeplab.backbones.registry import BACKBONES, get_backbone_spec
@@ -116,6 +117,13 @@ class ModelConfig:
         else:
             self.atrous_rates = _ints(self.atrous_rates) or ()
         self.validate()
+        if self.crop_size and self.atrous_rates:
+            from deeplab.analysis.atrous_rates import degenerate_rate_warnings
+
+            for message in degenerate_rate_warnings(
+                self.atrous_rates, self.crop_size, self.output_stride or 32
+            ):
+                logging.warning("ModelConfig: %s", message)
 
     def _auto_atrous_rates(self) -> tuple[int, ...]:
         from deeplab.analysis.atrous_rates import geometric_atrous_rates
@@ -125,7 +133,10 @@ class ModelConfig:
                 "ModelConfig.atrous_rates='auto' needs crop_size: the rates are chosen from "
                 "the input size (set crop_size, e.g. (513, 513))."
             )
-        return geometric_atrous_rates(self.crop_size, self.output_stride or 32)
+        rates = geometric_atrous_rates(self.crop_size, self.output_stride or 32)
+        logging.info("ModelConfig: atrous_rates='auto' gives %s for crop %s at output stride "
+                     "%s (geometric rule).", rates, self.crop_size, self.output_stride)
+        return rates
 
     @property
     def backbone_spec(self):
