@@ -8,29 +8,92 @@ import cv2
 import numpy as np
 
 
-def fit_size(height: int, width: int, target: int) -> tuple[int, int]:
-    """Size with the longer side equal to ``target`` and the aspect ratio kept (the demo's)."""
-    scale = target / max(height, width)
+def _box(canvas) -> tuple[int, int]:
+    return (canvas, canvas) if isinstance(canvas, int) else (int(canvas[0]), int(canvas[1]))
+
+
+def fit_size(height: int, width: int, canvas) -> tuple[int, int]:
+    """The largest size with the image's aspect ratio inside ``canvas`` (int or (h, w)).
+
+    For a square canvas the longer side becomes ``canvas``, as in the original demo.
+    """
+    box_h, box_w = _box(canvas)
+    scale = min(box_h / height, box_w / width)
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
 
 
 def segment_whole_image(
     predict_labels: Callable[[np.ndarray], np.ndarray],
     image: np.ndarray,
-    canvas: int,
+    canvas,
     pad_value: float = 127.5,
 ) -> np.ndarray:
     """Labels [H, W] for an RGB image of any size with a fixed-size predictor.
 
-    The image is resized (bilinear) so its longer side is ``canvas``, padded bottom/right to
-    ``canvas`` x ``canvas`` with ``pad_value`` (the backbone's mean pixel, ~0 after
-    preprocessing), ``predict_labels`` maps the [canvas, canvas, 3] uint8 canvas to
-    [canvas, canvas] labels, and the valid window is resized back (nearest).
+    The image is resized (bilinear) to fit ``canvas`` (int or (h, w)), padded bottom/right
+    with ``pad_value`` (the backbone's mean pixel, ~0 after preprocessing),
+    ``predict_labels`` maps the uint8 canvas to labels of the canvas size, and the valid
+    window is resized back (nearest), as the original's export and vis did.
     """
     height, width = image.shape[:2]
-    new_h, new_w = fit_size(height, width, canvas)
+    box_h, box_w = _box(canvas)
+    new_h, new_w = fit_size(height, width, (box_h, box_w))
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    padded = np.full((canvas, canvas, 3), pad_value, dtype=np.float32)
+    padded = np.full((box_h, box_w, 3), pad_value, dtype=np.float32)
     padded[:new_h, :new_w] = resized
     labels = np.asarray(predict_labels(np.round(padded).astype(np.uint8)))[:new_h, :new_w]
     return cv2.resize(labels.astype(np.int32), (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def aligned_size(size, stride: int):
+    """Smallest ``k * stride + 1`` >= ``size``: the sizes whose features align with pixels.
+
+    The original asked users for an ``eval_crop_size`` of this form; padding to it
+    internally lets any image size be evaluated (works on ints and int32 tensors).
+    """
+    return (size - 1 + stride - 1) // stride * stride + 1
+
+
+def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool = False):
+    """Class probabilities [N, H, W, C] for float 0-255 images of any size (TF, traceable).
+
+    Each scale resizes the images by the original's ``scale_dimension`` (bilinear, align
+    corners), pads bottom/right with the mean pixel to an aligned size (and at least the
+    model's crop size when its image pooling is crop-sized), predicts, crops, resizes the
+    logits back and applies ONE softmax; probabilities are averaged over scales and flips
+    (the original applied a second softmax to merged scores).
+    """
+    import tensorflow as tf
+
+    from deeplab.ops import resize_bilinear
+
+    config = model.config
+    stride = config.logits_stride
+    pad_value = config.backbone_spec.mean_pixel[0]
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    total, count = 0.0, 0
+    for scale in scales:
+        if scale == 1.0:
+            scaled = images
+        else:
+            size = tf.cast(tf.cast(tf.stack([height, width]) - 1, tf.float32) * scale + 1.0,
+                           tf.int32)
+            scaled = resize_bilinear(images, size)
+        for flip in (False, True) if add_flipped_images else (False,):
+            x = tf.reverse(scaled, [2]) if flip else scaled
+            h, w = tf.shape(x)[1], tf.shape(x)[2]
+            target_h, target_w = aligned_size(h, stride), aligned_size(w, stride)
+            if config.crop_size:
+                target_h = tf.maximum(target_h, config.crop_size[0])
+                target_w = tf.maximum(target_w, config.crop_size[1])
+            x = tf.pad(x, [[0, 0], [0, target_h - h], [0, target_w - w], [0, 0]],
+                       constant_values=pad_value)
+            logits = model(x, training=False)[:, :h, :w]
+            if flip:
+                logits = tf.reverse(logits, [2])
+            if scale != 1.0:
+                logits = resize_bilinear(logits, tf.stack([height, width]))
+            total += tf.nn.softmax(logits)
+            count += 1
+    return total / count

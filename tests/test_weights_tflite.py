@@ -173,3 +173,36 @@ def test_mismatched_config_is_a_clear_error(reference_dir):
     wrong = DeepLab(infer_model_config(reference_file(reference_dir, QUANT_513)))
     with pytest.raises(ValueError, match="do not fit the model"):
         import_tflite_weights(wrong, path)
+
+
+def test_coral_golden_bird_with_our_int8_export(reference_dir):
+    """The imported float model, exported by us to full-integer TFLite, still passes Coral's
+    golden test (calibrated on the six real VOC crops)."""
+    from PIL import Image
+
+    from deeplab.export.calibration import fit_to_canvas
+    from deeplab.export.tflite import convert_to_tflite
+
+    path = reference_file(reference_dir, QUANT_513)
+    model = DeepLab(infer_model_config(path))
+    import_tflite_weights(model, path)
+    calibration = [fit_to_canvas(image, (513, 513)) for image, _ in voc_pairs(reference_dir)]
+    flatbuffer = convert_to_tflite(model, (513, 513), "int8", "argmax", lambda: calibration)
+    it = interpreter_from_bytes(flatbuffer)
+    image = np.asarray(Image.open(reference_file(reference_dir,
+                                                 "golden_coral/bird_segmentation.bmp")))
+    mask = np.asarray(Image.open(reference_file(reference_dir,
+                                                "golden_coral/bird_segmentation_mask.bmp")))
+    assert it.get_input_details()[0]["dtype"] == np.uint8
+    prediction = run(it, image[None, ..., :3])[0]
+    ours, truth = prediction == 3, mask == 3
+    assert (prediction == mask).mean() >= 0.95
+    assert (ours & truth).sum() / (ours | truth).sum() > 0.9
+
+
+def interpreter_from_bytes(flatbuffer):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=flatbuffer, num_threads=2)
+    it.allocate_tensors()
+    return it

@@ -103,3 +103,27 @@ def model_config_from_flags(values: flags.FlagValues, **overrides) -> ModelConfi
     )
     fields.update(overrides)
     return ModelConfig(**fields)
+
+
+def explicit_model_overrides(values: flags.FlagValues) -> dict:
+    """ModelConfig fields for the model flags given on the command line.
+
+    Binaries that load a saved model take its config and let these override it, so an
+    export cannot silently differ from training (the original's export defaulted to output
+    stride 8 where training used 16, a classic cause of wrong exports).
+    """
+    given = {name for name in _MODEL_FLAGS if values[name].present}
+    if not given:
+        return {}
+    full = model_config_from_flags(values).to_dict()
+    return {name: full[name] for name in given}
+
+
+_MODEL_FLAGS = (
+    "model_variant", "num_classes", "output_stride", "atrous_rates", "multi_grid",
+    "decoder_output_stride", "head", "upsampling", "duc_variant", "depth_multiplier",
+    "divisible_by", "aspp_with_separable_conv", "decoder_use_separable_conv",
+    "add_image_level_feature", "aspp_with_concat_projection", "aspp_convs_filters",
+    "decoder_filters", "image_pooling_crop_size", "image_pooling_stride",
+    "ksac_shared_batch_norm", "ksac_merge", "batch_norm_decay", "use_bounded_activation",
+)

@@ -38,8 +38,12 @@ def save_model(model: DeepLab, weights_path: str | Path) -> Path:
     return weights_path
 
 
-def load_model(weights_path: str | Path) -> DeepLab:
-    """Rebuilds a DeepLab model from ``x.config.json`` and loads ``x.weights.h5``."""
+def load_model(weights_path: str | Path, **overrides) -> DeepLab:
+    """Rebuilds a DeepLab model from ``x.config.json`` and loads ``x.weights.h5``.
+
+    ``overrides`` replace config fields that do not change the weights' shapes, e.g.
+    ``output_stride=8`` to evaluate or export at a denser stride than training.
+    """
     weights_path = Path(weights_path)
     config_path = config_path_for(weights_path)
     for path in (weights_path, config_path):
@@ -48,6 +52,8 @@ def load_model(weights_path: str | Path) -> DeepLab:
                 f"{path} not found: a model is saved as {weights_path.name} plus "
                 f"{config_path.name} side by side (scripts/import_weights.py writes both)."
             )
-    model = DeepLab(ModelConfig.from_dict(json.loads(config_path.read_text())))
+    values = json.loads(config_path.read_text())
+    values.update(overrides)
+    model = DeepLab(ModelConfig.from_dict(values))
     model.load_weights(str(weights_path))
     return model

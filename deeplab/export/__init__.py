@@ -1,0 +1,1 @@
+"""Exports: SavedModel for TF Serving and TFLite for phones."""

@@ -1,0 +1,89 @@
+"""One interface over the model formats users hold: Keras weights, SavedModel, TFLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deeplab.inference import segment_whole_image
+from deeplab.weights.store import WEIGHTS_SUFFIX, load_model
+
+DEFAULT_SIZE = 513
+
+
+class KerasSegmenter:
+    """A DeepLab Keras model; images are resized to fit ``max_size`` (the demo's 513).
+
+    Models whose config fixes ``crop_size`` (the original's crop-sized image pooling, as
+    imported TFLite configs do) run on a padded canvas of that size; others run on the
+    resized image itself.
+    """
+
+    def __init__(self, model, max_size: int = DEFAULT_SIZE):
+        self.model = model
+        self.canvas = model.config.crop_size or (max_size, max_size)
+        self.pad_value = model.config.backbone_spec.mean_pixel[0]
+        self.num_classes = model.config.num_classes
+
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        def predict(canvas):
+            return np.asarray(self.model(canvas[None].astype(np.float32)))[0].argmax(-1)
+
+        return segment_whole_image(predict, image, self.canvas, self.pad_value)
+
+
+class TFLiteSegmenter:
+    """A TFLite segmentation model with a fixed input size (ours or the original's).
+
+    Input uint8, or float32 in ``input_range`` ("0,255" for our exports, "-1,1" for the
+    original's float GPU model whose input is already preprocessed). Output either labels
+    ([1, H, W], ArgMax inside) or logits ([1, H, W, C]).
+    """
+
+    def __init__(self, path: str | Path, input_range: str = "0,255", num_threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.canvas = tuple(int(d) for d in self.input["shape"][1:3])
+        low, high = (float(v) for v in input_range.split(","))
+        self.input_scale = ((high - low) / 255.0, low)
+        shape = self.output["shape"]
+        self.num_classes = int(shape[-1]) if len(shape) == 4 else None
+
+    def _predict(self, canvas: np.ndarray) -> np.ndarray:
+        if self.input["dtype"] == np.float32:
+            scale, offset = self.input_scale
+            data = canvas.astype(np.float32) * scale + offset
+        else:
+            data = canvas.astype(self.input["dtype"])
+        self.interpreter.set_tensor(self.input["index"], data[None])
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self.output["index"])[0]
+        return out.argmax(-1) if out.ndim == 3 else out
+
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        return segment_whole_image(self._predict, image, self.canvas, 127.5)
+
+
+def load_segmenter(path: str | Path, max_size: int = DEFAULT_SIZE,
+                   tflite_input_range: str = "0,255"):
+    """Picks the segmenter for a ``.weights.h5``, ``.tflite`` or SavedModel path."""
+    path = Path(path)
+    if path.name.endswith(WEIGHTS_SUFFIX):
+        return KerasSegmenter(load_model(path), max_size)
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            raise FileNotFoundError(f"TFLite model not found: {path}")
+        return TFLiteSegmenter(path, tflite_input_range)
+    if (path / "saved_model.pb").is_file() or any(path.glob("*/saved_model.pb")):
+        from deeplab.export.serving import SavedModelSegmenter
+
+        return SavedModelSegmenter(path)
+    raise ValueError(
+        f"{path}: not a model this tool reads. Give a .weights.h5 (with its .config.json), "
+        "a .tflite file, or a SavedModel directory."
+    )

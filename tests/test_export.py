@@ -1,0 +1,201 @@
+"""SavedModel (TF Serving) and TFLite exports: parity with Keras, layout, errors, CLIs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deeplab.export.saved_model import export_saved_model, keras_model_from_saved_model
+from deeplab.export.serving import SegmentationServer
+from deeplab.export.tflite import convert_to_tflite, op_names, write_tflite
+from deeplab.inference import aligned_size, predict_probabilities
+from deeplab.model import build_deeplab
+from deeplab.weights.store import save_model
+
+REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def small_model(**fields):
+    defaults = dict(num_classes=4, depth_multiplier=0.5, atrous_rates=(1, 2),
+                    decoder_output_stride=(4,))
+    return build_deeplab(**{**defaults, **fields})
+
+
+def images(*sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8) for h, w in sizes]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return small_model()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    base = tmp_path_factory.mktemp("export")
+    path = export_saved_model(model, base, batch_crop_size=(33, 33))
+    return base, path, tf.saved_model.load(str(path))
+
+
+def test_aligned_size():
+    assert [aligned_size(s, 16) for s in (1, 17, 18, 33, 500, 513)] == [1, 17, 33, 33, 513, 513]
+
+
+def test_saved_model_matches_keras_on_several_sizes(model, exported):
+    _, _, loaded = exported
+    serve = loaded.signatures["serving_default"]
+    for image in images((33, 33), (50, 71), (17, 120)):
+        out = serve(image=tf.constant(image))
+        want = predict_probabilities(model, tf.cast(image, tf.float32))
+        np.testing.assert_allclose(out["semantic_probabilities"], want, atol=1e-5)
+        np.testing.assert_array_equal(out["semantic_predictions"],
+                                      np.argmax(np.asarray(want), -1))
+        assert out["semantic_predictions"].dtype == tf.int32
+        assert out["semantic_predictions"].shape == image.shape[:3]
+
+
+def test_padding_is_invisible_at_aligned_sizes(model):
+    """At a k*OS+1 size no padding happens: serving equals a plain model call."""
+    image = images((33, 49))[0].astype(np.float32)
+    probabilities = predict_probabilities(model, tf.constant(image))
+    np.testing.assert_allclose(probabilities, tf.nn.softmax(model(image)), atol=1e-6)
+
+
+def test_versioned_layout_and_encoded_signature(model, exported):
+    base, path, loaded = exported
+    assert path == base / "1" and (path / "saved_model.pb").is_file()
+    assert set(loaded.signatures) == {"serving_default", "serving_encoded", "serving_batch"}
+    image = images((40, 30))[0]
+    png = cv2.imencode(".png", cv2.cvtColor(image[0], cv2.COLOR_RGB2BGR))[1].tobytes()
+    encoded = loaded.signatures["serving_encoded"](image_bytes=tf.constant(png))
+    default = loaded.signatures["serving_default"](image=tf.constant(image))
+    np.testing.assert_array_equal(encoded["semantic_predictions"],
+                                  default["semantic_predictions"])
+    batch = loaded.signatures["serving_batch"](images=tf.constant(np.concatenate(
+        images((33, 33), (33, 33), seed=3))))
+    assert batch["semantic_predictions"].shape == (2, 33, 33)
+    rebuilt = keras_model_from_saved_model(path)
+    assert rebuilt.config == model.config
+    with pytest.raises(FileExistsError, match="immutable"):
+        export_saved_model(model, base, version=1)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((4, 4, 3), np.uint8), "shape \\[1, height, width, 3\\]"),
+        (np.zeros((1, 0, 5, 3), np.uint8), "got an empty image"),
+        (np.zeros((1, 5, 5, 4), np.uint8), "must be 3 \\(RGB\\)"),
+    ],
+)
+def test_bad_serving_input_says_what_is_expected(model, bad, message):
+    server = SegmentationServer(model)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        server.serve(tf.constant(bad))
+
+
+def test_float_input_is_rejected_by_the_signature(exported):
+    _, _, loaded = exported
+    with pytest.raises(Exception, match="uint8"):
+        loaded.signatures["serving_default"](image=tf.constant(np.zeros((1, 4, 4, 3), "float32")))
+
+
+def test_tiny_and_huge_images_give_input_size_outputs(model):
+    server = SegmentationServer(model, max_resize_value=129, min_resize_value=129)
+    for h, w in [(1, 1), (4000, 3000)]:
+        out = server.serve(tf.zeros((1, h, w, 3), tf.uint8))
+        assert out["semantic_predictions"].shape == (1, h, w)
+        assert out["semantic_probabilities"].shape == (1, h, w, 4)
+
+
+def test_multi_scale_and_flip_average_one_softmax(model):
+    image = tf.cast(images((33, 33))[0], tf.float32)
+    both = predict_probabilities(model, image, (0.5, 1.0), add_flipped_images=True)
+    single = predict_probabilities(model, image)
+    flipped = tf.reverse(predict_probabilities(model, tf.reverse(image, [2])), [2])
+    half = predict_probabilities(model, image, (0.5,))
+    half_flipped = tf.reverse(predict_probabilities(model, tf.reverse(image, [2]), (0.5,)), [2])
+    np.testing.assert_allclose(both, (single + flipped + half + half_flipped) / 4, atol=1e-5)
+    np.testing.assert_allclose(tf.reduce_sum(both, -1), 1.0, atol=1e-5)
+
+
+# === TFLite ===
+def run_tflite(flatbuffer, image):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flatbuffer, num_threads=2)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], image.astype(detail["dtype"]))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def test_tflite_float_logits_match_keras_and_use_native_dilation():
+    model = small_model(crop_size=(65, 65), atrous_rates=(2, 4))
+    flatbuffer = convert_to_tflite(model, (65, 65), "float", "logits")
+    ops = op_names(flatbuffer)
+    assert "SPACE_TO_BATCH_ND" not in ops and "BATCH_TO_SPACE_ND" not in ops
+    assert not any(op.startswith(("FLEX", "CUSTOM")) for op in ops)
+    assert "RSQRT" not in ops  # BatchNorm folded into the convs
+    for image in images((65, 65), (65, 65), seed=1):
+        want = np.asarray(model(image.astype(np.float32)))
+        got = run_tflite(flatbuffer, image)
+        assert np.abs(got - want).max() <= 1e-3 * (want.max() - want.min())
+
+
+def test_tflite_argmax_float16_and_dynamic(tmp_path):
+    model = small_model(crop_size=(33, 33))
+    image = images((33, 33), seed=2)[0]
+    want = np.asarray(model(image.astype(np.float32)))
+    argmax = convert_to_tflite(model, (33, 33), "float", "argmax")
+    got = run_tflite(argmax, image)
+    assert got.dtype == np.int32 and got.shape == (1, 33, 33)
+    np.testing.assert_array_equal(got, want.argmax(-1))
+    half = run_tflite(convert_to_tflite(model, (33, 33), "float16", "logits"), image)
+    assert np.abs(half - want).max() <= 1e-2 * (want.max() - want.min())
+    dynamic = convert_to_tflite(model, (33, 33), "dynamic", "argmax")
+    assert len(dynamic) < 0.5 * len(argmax)
+    path = write_tflite(argmax, tmp_path / "m.tflite", ["a", "b", "c", "d"])
+    assert path.read_bytes() == argmax
+    assert (tmp_path / "m.labels.txt").read_text() == "a\nb\nc\nd\n"
+
+
+def test_tflite_int8_needs_calibration():
+    with pytest.raises(ValueError, match="calibration"):
+        convert_to_tflite(small_model(), (33, 33), "int8")
+
+
+def test_export_clis(tmp_path):
+    model = small_model(num_classes=3)
+    weights = save_model(model, tmp_path / "m.weights.h5")
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
+    export = subprocess.run(
+        [sys.executable, str(REPO / "export/export_model.py"), f"--checkpoint_path={weights}",
+         f"--export_path={tmp_path / 'sm'}", "--output_stride=8"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert export.returncode == 0, export.stderr[-2000:]
+    assert (tmp_path / "sm" / "1" / "saved_model.pb").is_file()
+    rebuilt = keras_model_from_saved_model(tmp_path / "sm" / "1")
+    assert rebuilt.config.output_stride == 8  # the flag overrode the trained config
+    convert = subprocess.run(
+        [sys.executable, str(REPO / "export/convert_to_tflite.py"),
+         f"--saved_model_dir={tmp_path / 'sm' / '1'}", "--crop_size=33", "--crop_size=33",
+         f"--output_tflite_path={tmp_path / 'm.tflite'}"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert convert.returncode == 0, convert.stderr[-2000:]
+    assert (tmp_path / "m.tflite").stat().st_size > 10_000
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "export/convert_to_tflite.py"),
+         f"--checkpoint_path={weights}", "--quantization=int8",
+         f"--output_tflite_path={tmp_path / 'q.tflite'}"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "convert_to_tflite: --quantization=int8 needs --dataset_dir (calibration images)")
