@@ -87,9 +87,10 @@ def main(argv):
     print(report)
     with atomic_path(FLAGS.output + ".npy") as tmp:
         np.save(tmp, erf)
-    title = (f"ERF, {config.model_variant} OS {config.output_stride}, rates "
-             f"{list(config.atrous_rates)}, {size[0]}x{size[1]}, {FLAGS.mode} part"
-             + (", localized backbone" if FLAGS.localize_backbone else ""))
+    title = (f"ERF of {config.model_variant}, OS {config.output_stride}, rates "
+             f"{list(config.atrous_rates)}, {size[0]}x{size[1]}\n{FLAGS.mode} part of the "
+             f"gradient, {FLAGS.num_images} images"
+             + (", backbone localized" if FLAGS.localize_backbone else ""))
     save_erf_heatmap(erf, FLAGS.output + ".png", FLAGS.log_scale, mass_radii(erf),
                      expected_satellites(config.atrous_rates, config.output_stride or 32, size),
                      title)

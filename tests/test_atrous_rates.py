@@ -93,3 +93,28 @@ def test_erf_atrous_rates_keeps_rates_apart_and_useful():
     assert rates[-1] <= 63
     with pytest.raises(ValueError, match="too few for 3 rates at least 32 apart"):
         erf_atrous_rates(128, 1)
+
+
+def test_atrous_rates_script_table_and_rules():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "atrous_rates.py"
+    result = subprocess.run([sys.executable, str(script), "--crop_size=513", "--output_stride=16",
+                             "--rates=6,12,18"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^rate +33x33$", out, re.M)
+    assert re.search(r"^ +18 +0\.000\*$", out, re.M)  # degenerate on the 33x33 map
+    assert re.search(r"^ +12 +0\.074$", out, re.M)
+    assert re.search(r"^DeepLab default +6, 12, 18 +0\.405 / 0\.074 / 0\.000 .*rate 18 degenerates",
+                     out, re.M)
+    assert re.search(r"^geometric rule +5, 10, 15 ", out, re.M)
+    assert re.search(r"^ERF-coverage search +6, 10, 14 ", out, re.M)
+    bad = subprocess.run([sys.executable, str(script), "--crop_size=5,1,3"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "atrous_rates: --crop_size takes S or H,W; got '5,1,3'.")

@@ -48,7 +48,8 @@ def save_erf_heatmap(
     for fraction, radius in (radii or {}).items():
         axes.add_patch(Circle((cx, cy), radius, fill=False, linestyle="--", linewidth=0.8,
                               color="#7fd4ff"))
-        axes.annotate(f"{fraction:.0%}", (cx + radius * 0.707, cy - radius * 0.707),
+        # Labelled at 60° below the horizontal, away from the satellites' 45° diagonals.
+        axes.annotate(f"{fraction:.0%}", (cx + radius * 0.5, cy + radius * 0.866),
                       color="#7fd4ff", fontsize=8)
     for satellite in satellites:
         label = f"rate {satellite.rate}: ±{satellite.offset} px"
