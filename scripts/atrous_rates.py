@@ -20,6 +20,7 @@ from deeplab.analysis.atrous_rates import (
     max_useful_rate,
     valid_tap_fraction,
 )
+from deeplab.analysis.sizes import parse_size
 from deeplab.analysis.tables import format_table
 from deeplab.cli.model_flags import parse_int_list
 
@@ -30,16 +31,6 @@ flags.DEFINE_integer("num_branches", 3, "Atrous branches the rules pick rates fo
 flags.DEFINE_float("backbone_erf_px", 32.0,
                    "Backbone ERF (Gaussian std, input px) of the ERF-coverage search.")
 FLAGS = flags.FLAGS
-
-
-def _sizes() -> list[tuple[int, int]]:
-    sizes = []
-    for value in FLAGS.crop_size:
-        size = parse_int_list([value], "crop_size")
-        if len(size) not in (1, 2) or min(size) < 1:
-            raise ValueError(f"--crop_size takes S or H,W; got {value!r}.")
-        sizes.append((size[0], size[-1]))
-    return sizes
 
 
 def _default_rates(output_stride: int) -> tuple[int, ...]:
@@ -75,7 +66,7 @@ def main(argv):
     del argv
     try:
         rates = parse_int_list([FLAGS.rates], "rates")
-        sizes = _sizes()
+        sizes = [parse_size(value, "crop_size") for value in FLAGS.crop_size]
         if min(FLAGS.output_stride) < 1 or min(rates, default=1) < 1:
             raise ValueError("--output_stride and --rates must be positive.")
     except ValueError as error:

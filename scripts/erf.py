@@ -21,7 +21,8 @@ from deeplab.analysis.erf import (
 from deeplab.analysis.figures import save_erf_heatmap
 from deeplab.analysis.images import load_images, random_images
 from deeplab.analysis.outputs import atomic_path
-from deeplab.cli.model_flags import define_model_flags, model_config_from_flags, parse_int_list
+from deeplab.analysis.sizes import parse_size
+from deeplab.cli.model_flags import define_model_flags, model_config_from_flags
 
 define_model_flags()
 flags.DEFINE_string("input_size", "513", "Input size: S or H,W (the ERF is measured at it).")
@@ -61,10 +62,7 @@ def main(argv):
     import numpy as np
 
     try:
-        size = parse_int_list([FLAGS.input_size], "input_size")
-        size = size * 2 if len(size) == 1 else size
-        if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"--input_size takes S or H,W; got {FLAGS.input_size!r}.")
+        size = parse_size(FLAGS.input_size, "input_size")
         if FLAGS.num_images < 1:
             raise ValueError("--num_images must be >= 1.")
         config = model_config_from_flags(FLAGS, crop_size=size)

@@ -13,8 +13,9 @@ import sys
 from absl import app, flags
 
 from deeplab.analysis.layer_costs import layer_costs
+from deeplab.analysis.sizes import parse_size
 from deeplab.analysis.tables import format_table
-from deeplab.cli.model_flags import define_model_flags, model_config_from_flags, parse_int_list
+from deeplab.cli.model_flags import define_model_flags, model_config_from_flags
 
 define_model_flags()
 flags.DEFINE_string("input_size", "513", "Input size: S or H,W.")
@@ -28,10 +29,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     try:
-        size = parse_int_list([FLAGS.input_size], "input_size")
-        size = size * 2 if len(size) == 1 else size
-        if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"--input_size takes S or H,W; got {FLAGS.input_size!r}.")
+        size = parse_size(FLAGS.input_size, "input_size")
         config = model_config_from_flags(FLAGS)
         from deeplab.model import DeepLab
 
