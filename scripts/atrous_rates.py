@@ -20,9 +20,8 @@ from deeplab.analysis.atrous_rates import (
     max_useful_rate,
     valid_tap_fraction,
 )
-from deeplab.analysis.sizes import parse_size
+from deeplab.analysis.sizes import parse_ints, parse_size
 from deeplab.analysis.tables import format_table
-from deeplab.cli.model_flags import parse_int_list
 
 flags.DEFINE_multi_string("crop_size", ["513"], "Crop size S or H,W; repeat for several.")
 flags.DEFINE_multi_integer("output_stride", [16, 8], "Output stride; repeat for several.")
@@ -65,7 +64,7 @@ def _rule_rows(crop, output_stride):
 def main(argv):
     del argv
     try:
-        rates = parse_int_list([FLAGS.rates], "rates")
+        rates = parse_ints(FLAGS.rates, "rates")
         sizes = [parse_size(value, "crop_size") for value in FLAGS.crop_size]
         if min(FLAGS.output_stride) < 1 or min(rates, default=1) < 1:
             raise ValueError("--output_stride and --rates must be positive.")

@@ -12,7 +12,7 @@ from absl import app, flags
 
 from deeplab.analysis.figures import save_gridding_picture
 from deeplab.analysis.gridding import analyse
-from deeplab.cli.model_flags import parse_int_list
+from deeplab.analysis.sizes import parse_ints
 
 flags.DEFINE_multi_string("rates", ["1,2,5", "2,2,2"],
                           "A dilation schedule, e.g. 1,2,5; repeat the flag to compare several.")
@@ -24,7 +24,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     try:
-        schedules = [parse_int_list([value], "rates") for value in FLAGS.rates]
+        schedules = [parse_ints(value, "rates") for value in FLAGS.rates]
         results = [analyse(rates, FLAGS.kernel_size) for rates in schedules]
     except ValueError as error:
         sys.exit(f"hdc: {error}")

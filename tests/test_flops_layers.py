@@ -63,7 +63,3 @@ def test_flops_script_prints_rows_and_total(model):
     assert re.search(r"^logits\.semantic +771 +0\.0 ", result.stdout, re.M)
     total = f"Total: {count_parameters(model):,} trainable parameters, "
     assert total + f"{count_madds(model, SHAPE) / 1e9:.3f} B MAdds." in result.stdout
-    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "flops.py"), "--depth=0"],
-                         capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines()[-1] == "flops: layer_costs: depth must be >= 1, got 0."

@@ -1,0 +1,80 @@
+"""The benchmark results as text (terminal) or Markdown (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from deeplab.analysis.tables import format_table
+
+_FORWARD_HEADERS = ["config", "size", "dtype", "mode", "latency ms", "images/s", "GMAdds",
+                    "GFLOP/s", "of peak", "first call s"]
+
+
+def _forward_table(rows: list[dict], markdown: bool) -> str:
+    return format_table(_FORWARD_HEADERS, [
+        [r["config"], r["size"], r["dtype"], r["mode"], r["latency_ms"], r["images_per_s"],
+         r["gmadds"], r["gflops"], f"{100 * r['fraction_of_peak']:.1f}%", r["first_call_s"]]
+        for r in rows], markdown)
+
+
+def _goal_lines(goals: dict) -> list[str]:
+    names = {
+        "fraction_of_peak_float32": "Xception-65 v3+ OS 16 at 513, float32: fraction of the "
+                                    "float32 matmul peak",
+        "fraction_of_peak_mixed_bfloat16": "Xception-65 v3+ OS 16 at 513, mixed_bfloat16: "
+                                           "fraction of the bfloat16 matmul peak",
+        "vs_keras_hub_float32": "Xception-65 v3+ GFLOP/s over keras-hub's, float32",
+        "vs_keras_hub_mixed_bfloat16": "Xception-65 v3+ GFLOP/s over keras-hub's, mixed_bfloat16",
+    }
+    lines = []
+    for key, goal in goals.items():
+        met = "met" if goal["value"] >= goal["target"] else "NOT met"
+        lines.append(f"- {names.get(key, key)}: {goal['value']:.3f} (best mode {goal['mode']};"
+                     f" target {goal['target']}): {met}")
+    return lines
+
+
+def format_report(results: dict, markdown: bool = False) -> str:
+    """All sections of a :func:`deeplab.benchmark.harness.run_benchmark` result."""
+    h = "### " if markdown else ""
+    machine = results["machine"]
+    out = [f"{h}Machine",
+           f"{machine['cpu']}, {machine['cores_available']} cores available, "
+           f"{machine['memory_gb']} GB; {', '.join(machine['cpu_flags'])}; load average at "
+           f"start {machine['load_average_at_start']}; TF {machine['tensorflow']}, Keras "
+           f"{machine['keras']}, Python {machine['python']}; run took {results['elapsed_s']} s.",
+           "", f"{h}Matmul peak (same run)"]
+    out += [f"- {p['dtype']}: {p['gflops']} GFLOP/s ({p['size']}² matmul, best of "
+            f"{p['gflops_by_path']})" for p in results["peaks"].values()]
+    out += ["", f"{h}Forward (batch {results['settings']['batch_size']}, median of "
+            f"{results['settings']['iterations']})", _forward_table(results["forward"], markdown)]
+    peers = results.get("peers")
+    if isinstance(peers, list):
+        out += ["", f"{h}Peer", _forward_table(peers, markdown), "",
+                "Our achieved GFLOP/s over the peer's (same dtype and mode; = throughput per "
+                "GFLOP of the model, relative):",
+                format_table(["config", "size", "dtype", "mode", "ours / keras-hub"],
+                             [[r["config"], r["size"], r["dtype"], r["mode"], r["ratio"]]
+                              for r in results["peer_ratios"]], markdown)]
+    elif peers:
+        out += ["", f"{h}Peer", f"skipped: {peers['skipped']}"]
+    if results.get("goals"):
+        out += ["", f"{h}Goals"] + _goal_lines(results["goals"])
+    train = results.get("train")
+    if train:
+        out += ["", f"{h}Train step",
+                f"{train['config']} {train['dtype']} {train['size'][0]}x{train['size'][1]}, batch "
+                f"{train['batch_size']}: {train['step_ms']} ms/step, {train['images_per_s']} "
+                f"images/s; peak tensor memory {train['peak_tensor_mb']} MB (TF's CPU allocator, "
+                f"get_memory_info); peak RSS {train['peak_rss_mb']} MB (+{train['rss_growth_mb']}"
+                " MB while building and training)"]
+    pipeline = results.get("pipeline")
+    if pipeline:
+        text = (f"skipped: {pipeline['skipped']}" if "skipped" in pipeline else
+                f"{pipeline['images_per_s']} images/s ({pipeline['crop_size']}² crops, batch "
+                f"{pipeline['batch_size']}, {pipeline['batches']} batches; {pipeline['source']})")
+        out += ["", f"{h}Input pipeline", text]
+    if results.get("tflite"):
+        out += ["", f"{h}TFLite (LiteRT interpreter, XNNPACK)", format_table(
+            ["model", "input", "output", "threads", "latency ms"],
+            [[r["model"], r.get("input", "-"), r.get("output", "-"), r.get("threads", "-"),
+              r.get("latency_ms", r.get("skipped"))] for r in results["tflite"]], markdown)]
+    return "\n".join(out)

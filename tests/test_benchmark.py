@@ -1,0 +1,116 @@
+"""Benchmark harness: timing arithmetic, peak/ratio/goal bookkeeping, TFLite, a tiny full run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import reference_file
+
+from deeplab.benchmark import forward, harness, peak, timing
+from deeplab.benchmark.report import _goal_lines, format_report
+from deeplab.benchmark.tflite import tflite_latency
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_time_call_separates_first_call_and_takes_the_median(monkeypatch):
+    # perf_counter readings: first call 5 s, warm-up (untimed), then calls of 3, 1, 2 s.
+    clock = iter([0, 5, 10, 13, 20, 21, 30, 32])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    calls = []
+    result = timing.time_call(lambda: calls.append(1), iterations=3, warmup=1)
+    assert len(calls) == 5
+    assert result == timing.Timing(first_s=5, median_s=2, min_s=1, iterations=3)
+
+
+def _fixed_timing(median_s):
+    return lambda fn, iterations=5, warmup=1: (fn(), timing.Timing(9.0, median_s, median_s,
+                                                                  iterations))[1]
+
+
+def test_matmul_peak_is_two_n_cubed_over_the_best_median(monkeypatch):
+    medians = iter([0.5, 0.25])  # tf.function, then XLA
+    monkeypatch.setattr(peak, "time_call", lambda fn, iterations: _fixed_timing(next(medians))(
+        fn, iterations))
+    result = peak.matmul_peak("float32", size=64, iterations=1)
+    assert result["path"] == "xla"
+    assert result["gflops"] == round(2 * 64**3 / 0.25 / 1e9, 1)
+    assert result["gflops_by_path"]["tf.function"] == round(2 * 64**3 / 0.5 / 1e9, 1)
+
+
+def test_forward_benchmark_arithmetic(monkeypatch):
+    monkeypatch.setattr(forward, "time_call", _fixed_timing(0.125))
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 1)])
+    row = forward.forward_benchmark(model, madds=10**9, size=(8, 8), mode="function",
+                                    batch_size=2)
+    assert row == {"mode": "function", "batch_size": 2, "first_call_s": 9.0, "latency_ms": 125.0,
+                   "images_per_s": 16.0, "gflops": 32.0}
+    with pytest.raises(ValueError, match="mode must be one of"):
+        forward.runner(model, "graph")
+
+
+def test_ratios_and_goals():
+    def row(config, dtype, mode, gflops, fraction):
+        return {"config": config, "size": 513 if config != harness.PEER_NAME else 512,
+                "dtype": dtype, "mode": mode, "gflops": gflops, "fraction_of_peak": fraction}
+
+    ours = [row("xception_65_v3plus", "float32", "eager", 160.0, 0.33),
+            row("xception_65_v3plus", "float32", "function", 150.0, 0.31)]
+    peers = [row(harness.PEER_NAME, "float32", "function", 100.0, 0.2)]
+    ratios = harness._ratios(ours, peers)
+    assert ratios == [{"config": "xception_65_v3plus", "size": 513, "dtype": "float32",
+                       "mode": "function", "ratio": 1.5}]
+    goals = harness._goals(ours, ratios)
+    assert goals == {
+        "fraction_of_peak_float32": {"value": 0.33, "mode": "eager", "target": 0.5},
+        "vs_keras_hub_float32": {"value": 1.5, "mode": "function", "target": 1.2},
+    }
+    text = "\n".join(_goal_lines(goals))
+    assert "0.330 (best mode eager; target 0.5): NOT met" in text
+    assert "1.500 (best mode function; target 1.2): met" in text
+
+
+def test_tflite_latency_of_the_original_float_file(reference_dir):
+    path = reference_file(reference_dir, "tflite/deeplabv3_257_mv_gpu.tflite")
+    row = tflite_latency(str(path), "original 257", threads=2, iterations=2)
+    assert row["input"] == "float32 [1, 257, 257, 3]"
+    assert row["output"] == "float32 [1, 257, 257, 21]"
+    assert row["latency_ms"] > 0
+
+
+def test_tiny_run_end_to_end(monkeypatch):
+    def no_pipeline(*args, **kwargs):
+        raise ImportError("No module named 'deeplab.data.benchmark'")
+
+    monkeypatch.setattr(harness, "_pipeline", no_pipeline)
+    settings = harness.Settings(configs=("mobilenet_v2",), sizes=(33,), modes=("function",),
+                                dtypes=("float32",), iterations=1, peak_size=128,
+                                train_config="mobilenet_v2", train_size=33, train_batch_size=1,
+                                train_steps=1, pipeline_batches=1, tflite_ours=(), peers=False)
+    results = harness.run_benchmark(settings, log=lambda message: None)
+    (row,) = results["forward"]
+    assert (row["config"], row["size"], row["mode"]) == ("mobilenet_v2", 33, "function")
+    assert row["fraction_of_peak"] == round(row["gflops"] / results["peaks"]["float32"]["gflops"],
+                                            3)
+    assert results["pipeline"] == {"skipped": "not installed: No module named "
+                                              "'deeplab.data.benchmark'"}
+    assert results["train"]["images_per_s"] > 0 and results["train"]["peak_rss_mb"] > 0
+    assert isinstance(results["train"]["peak_tensor_mb"], float)
+    text = format_report(results)
+    assert "Forward (batch 1, median of 1)" in text and "mobilenet_v2" in text
+    assert "Input pipeline\nskipped: not installed" in text
+    assert np.isfinite(results["elapsed_s"])
+
+
+def test_benchmark_script_rejects_unknown_config():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"),
+                             "--configs=resnet_9000"], capture_output=True, text=True,
+                            timeout=60, cwd=REPO)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "benchmark: unknown config 'resnet_9000'; choose from")
