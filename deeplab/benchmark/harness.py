@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import time
 from collections.abc import Callable
 
@@ -182,6 +183,8 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
         results["pipeline"] = _optional("pipeline", lambda: _pipeline(settings, log), log)
     results["tflite"] = _tflite_rows(settings, log)
     results["elapsed_s"] = round(time.time() - start, 1)
+    # Other users of the cores distort the figures: the load at both ends says how much.
+    results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     return results
 
 

@@ -38,8 +38,9 @@ def format_report(results: dict, markdown: bool = False) -> str:
     machine = results["machine"]
     out = [f"{h}Machine",
            f"{machine['cpu']}, {machine['cores_available']} cores available, "
-           f"{machine['memory_gb']} GB; {', '.join(machine['cpu_flags'])}; load average at "
-           f"start {machine['load_average_at_start']}; TF {machine['tensorflow']}, Keras "
+           f"{machine['memory_gb']} GB; {', '.join(machine['cpu_flags'])}; load average "
+           f"{machine['load_average_at_start']} at start, {results['load_average_at_end']} at "
+           f"end; TF {machine['tensorflow']}, Keras "
            f"{machine['keras']}, Python {machine['python']}; run took {results['elapsed_s']} s.",
            "", f"{h}Matmul peak (same run)"]
     out += [f"- {p['dtype']}: {p['gflops']} GFLOP/s ({p['size']}² matmul, best of "
