@@ -37,7 +37,7 @@ class Settings:
     modes: tuple[str, ...] = MODES
     dtypes: tuple[str, ...] = DTYPES
     batch_size: int = 1
-    iterations: int = 3
+    iterations: int = 5
     peak_size: int = 4096
     train_config: str | None = "mobilenet_v2"
     train_size: int = 513
@@ -166,19 +166,20 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
     peaks = {d: matmul_peak(d, settings.peak_size) for d in
              sorted({_matmul_dtype(d) for d in settings.dtypes} | {"float32"})}
     results["peaks"] = peaks
+    if settings.train_config:
+        from deeplab.benchmark.train import train_step_benchmark
+
+        # First, so the resident-memory growth is the train step's, not earlier models'.
+        log(f"train step {settings.train_config}")
+        results["train"] = train_step_benchmark(
+            settings.train_config, (settings.train_size,) * 2, settings.train_batch_size,
+            settings.train_steps)
     results["forward"] = _forward_rows(settings, peaks, log)
     if settings.peers:
         results["peers"] = _optional("peers", lambda: _peer_rows(settings, peaks, log), log)
         if isinstance(results["peers"], list):
             results["peer_ratios"] = _ratios(results["forward"], results["peers"])
     results["goals"] = _goals(results["forward"], results.get("peer_ratios", []))
-    if settings.train_config:
-        from deeplab.benchmark.train import train_step_benchmark
-
-        log(f"train step {settings.train_config}")
-        results["train"] = train_step_benchmark(
-            settings.train_config, (settings.train_size,) * 2, settings.train_batch_size,
-            settings.train_steps)
     if settings.pipeline_batches:
         results["pipeline"] = _optional("pipeline", lambda: _pipeline(settings, log), log)
     results["tflite"] = _tflite_rows(settings, log)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from deeplab.analysis.tables import format_table
 
-_FORWARD_HEADERS = ["config", "size", "dtype", "mode", "latency ms", "images/s", "GMAdds",
-                    "GFLOP/s", "of peak", "first call s"]
+_FORWARD_HEADERS = ["config", "size", "dtype", "mode", "latency ms", "best ms", "images/s",
+                    "GMAdds", "GFLOP/s", "of peak", "first call s"]
 
 
 def _forward_table(rows: list[dict], markdown: bool) -> str:
     return format_table(_FORWARD_HEADERS, [
-        [r["config"], r["size"], r["dtype"], r["mode"], r["latency_ms"], r["images_per_s"],
+        [r["config"], r["size"], r["dtype"], r["mode"], r["latency_ms"], r["best_latency_ms"],
+         r["images_per_s"],
          r["gmadds"], r["gflops"], f"{100 * r['fraction_of_peak']:.1f}%", r["first_call_s"]]
         for r in rows], markdown)
 
