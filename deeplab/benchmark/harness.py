@@ -71,7 +71,7 @@ def _matmul_dtype(dtype: str) -> str:
     return "bfloat16" if dtype == "mixed_bfloat16" else "float32"
 
 
-def _model_rows(model, config: str, size: int, dtype: str, settings: Settings, peaks: dict,
+def _model_rows(model, config: str, size: int, dtype: str, settings: Settings,
                 log) -> list[dict]:
     """One forward row per mode for a built model."""
     from deeplab.analysis.flops import count_madds, count_parameters
@@ -83,46 +83,56 @@ def _model_rows(model, config: str, size: int, dtype: str, settings: Settings, p
         row = forward_benchmark(model, madds, (size, size), mode, settings.batch_size,
                                 settings.iterations)
         row.update(config=config, size=size, dtype=dtype, gmadds=round(madds / 1e9, 3),
-                   parameters=count_parameters(model),
-                   fraction_of_peak=round(row["gflops"] / peaks[_matmul_dtype(dtype)]["gflops"],
-                                          3))
+                   parameters=count_parameters(model))
         rows.append(row)
     return rows
 
 
-def _forward_rows(settings: Settings, peaks: dict, log) -> list[dict]:
+def _forward_rows(settings: Settings, log) -> list[dict]:
     rows = []
     for name in settings.configs:
         for dtype in settings.dtypes:
             model = build_preset(name, dtype)
             for size in settings.sizes:
-                rows += _model_rows(model, name, size, dtype, settings, peaks, log)
+                rows += _model_rows(model, name, size, dtype, settings, log)
             del model
             gc.collect()
     return rows
 
 
-def _peer_rows(settings: Settings, peaks: dict, log) -> list[dict]:
+def _peer_rows(settings: Settings, log) -> list[dict]:
     from deeplab.benchmark.peers import keras_hub_deeplab_v3_plus
 
     rows = []
     for dtype in settings.dtypes:
         model = keras_hub_deeplab_v3_plus(dtype)
-        rows += _model_rows(model, PEER_NAME, settings.peer_size, dtype, settings, peaks, log)
+        rows += _model_rows(model, PEER_NAME, settings.peer_size, dtype, settings, log)
         del model
         gc.collect()
     return rows
 
 
+def _add_fractions(rows: list[dict], peaks: dict) -> None:
+    """Achieved over peak GFLOP/s: best call against the best matmul, and median against it."""
+    for row in rows:
+        peak = peaks[_matmul_dtype(row["dtype"])]["gflops"]
+        row["fraction_of_peak"] = round(row["best_gflops"] / peak, 3)
+        row["median_fraction_of_peak"] = round(row["gflops"] / peak, 3)
+
+
 def _ratios(forward: list[dict], peers: list[dict]) -> list[dict]:
-    """Our achieved GFLOP/s (images/s × GFLOP per image) over the peer's, same dtype and mode."""
+    """Our achieved GFLOP/s (images/s × GFLOP per image) over the peer's, same dtype and mode.
+
+    ``ratio`` compares best calls, ``median_ratio`` medians.
+    """
     ratios = []
     for peer in peers:
         for ours in forward:
             if (ours["dtype"], ours["mode"]) == (peer["dtype"], peer["mode"]):
                 ratios.append({"config": ours["config"], "size": ours["size"],
                                "dtype": ours["dtype"], "mode": ours["mode"],
-                               "ratio": round(ours["gflops"] / peer["gflops"], 3)})
+                               "ratio": round(ours["best_gflops"] / peer["best_gflops"], 3),
+                               "median_ratio": round(ours["gflops"] / peer["gflops"], 3)})
     return ratios
 
 
@@ -134,14 +144,16 @@ def _goals(forward: list[dict], ratios: list[dict]) -> dict:
                 and r["dtype"] == dtype]
         if rows:
             best = max(rows, key=lambda r: r["fraction_of_peak"])
-            goals[f"fraction_of_peak_{dtype}"] = {"value": best["fraction_of_peak"],
-                                                  "mode": best["mode"], "target": 0.5}
+            goals[f"fraction_of_peak_{dtype}"] = {
+                "value": best["fraction_of_peak"], "median": best["median_fraction_of_peak"],
+                "mode": best["mode"], "target": 0.5}
         mine = [r for r in ratios if (r["config"], r["size"]) == GOAL_CONFIG
                 and r["dtype"] == dtype]
         if mine:
             best = max(mine, key=lambda r: r["ratio"])
-            goals[f"vs_keras_hub_{dtype}"] = {"value": best["ratio"], "mode": best["mode"],
-                                              "target": 1.2}
+            goals[f"vs_keras_hub_{dtype}"] = {"value": best["ratio"],
+                                              "median": best["median_ratio"],
+                                              "mode": best["mode"], "target": 1.2}
     return goals
 
 
@@ -162,10 +174,9 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
     settings.validate()
     start = time.time()
     results: dict = {"machine": describe_machine(), "settings": dataclasses.asdict(settings)}
-    log("matmul peak")
-    peaks = {d: matmul_peak(d, settings.peak_size) for d in
-             sorted({_matmul_dtype(d) for d in settings.dtypes} | {"float32"})}
-    results["peaks"] = peaks
+    peak_dtypes = sorted({_matmul_dtype(d) for d in settings.dtypes} | {"float32"})
+    log("matmul peak (start)")
+    peaks_start = {d: matmul_peak(d, settings.peak_size) for d in peak_dtypes}
     if settings.train_config:
         from deeplab.benchmark.train import train_step_benchmark
 
@@ -174,11 +185,20 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
         results["train"] = train_step_benchmark(
             settings.train_config, (settings.train_size,) * 2, settings.train_batch_size,
             settings.train_steps)
-    results["forward"] = _forward_rows(settings, peaks, log)
+    results["forward"] = _forward_rows(settings, log)
     if settings.peers:
-        results["peers"] = _optional("peers", lambda: _peer_rows(settings, peaks, log), log)
-        if isinstance(results["peers"], list):
-            results["peer_ratios"] = _ratios(results["forward"], results["peers"])
+        results["peers"] = _optional("peers", lambda: _peer_rows(settings, log), log)
+    # The cores are shared: measure the peak again and keep each dtype's better run, so a
+    # busy moment at the start cannot flatter the fractions.
+    log("matmul peak (end)")
+    peaks_end = {d: matmul_peak(d, settings.peak_size) for d in peak_dtypes}
+    results["peaks"] = {d: max(peaks_start[d], peaks_end[d], key=lambda p: p["gflops"])
+                        for d in peak_dtypes}
+    results["peak_runs"] = {"start": peaks_start, "end": peaks_end}
+    _add_fractions(results["forward"], results["peaks"])
+    if isinstance(results.get("peers"), list):
+        _add_fractions(results["peers"], results["peaks"])
+        results["peer_ratios"] = _ratios(results["forward"], results["peers"])
     results["goals"] = _goals(results["forward"], results.get("peer_ratios", []))
     if settings.pipeline_batches:
         results["pipeline"] = _optional("pipeline", lambda: _pipeline(settings, log), log)

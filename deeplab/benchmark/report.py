@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from deeplab.analysis.tables import format_table
 
-_FORWARD_HEADERS = ["config", "size", "dtype", "mode", "latency ms", "best ms", "images/s",
-                    "GMAdds", "GFLOP/s", "of peak", "first call s"]
+_FORWARD_HEADERS = ["config", "size", "dtype", "mode", "median ms", "best ms", "images/s",
+                    "GMAdds", "best GFLOP/s", "of peak", "of peak (median)", "first call s"]
 
 
 def _forward_table(rows: list[dict], markdown: bool) -> str:
     return format_table(_FORWARD_HEADERS, [
         [r["config"], r["size"], r["dtype"], r["mode"], r["latency_ms"], r["best_latency_ms"],
-         r["images_per_s"],
-         r["gmadds"], r["gflops"], f"{100 * r['fraction_of_peak']:.1f}%", r["first_call_s"]]
+         r["images_per_s"], r["gmadds"], r["best_gflops"], f"{100 * r['fraction_of_peak']:.1f}%",
+         f"{100 * r['median_fraction_of_peak']:.1f}%", r["first_call_s"]]
         for r in rows], markdown)
 
 
@@ -28,8 +28,9 @@ def _goal_lines(goals: dict) -> list[str]:
     lines = []
     for key, goal in goals.items():
         met = "met" if goal["value"] >= goal["target"] else "NOT met"
-        lines.append(f"- {names.get(key, key)}: {goal['value']:.3f} (best mode {goal['mode']};"
-                     f" target {goal['target']}): {met}")
+        lines.append(f"- {names.get(key, key)}: {goal['value']:.3f} from the fastest calls, "
+                     f"{goal['median']:.3f} from the medians (best mode {goal['mode']}; target "
+                     f"{goal['target']}): {met}")
     return lines
 
 
@@ -44,18 +45,24 @@ def format_report(results: dict, markdown: bool = False) -> str:
            f"end; TF {machine['tensorflow']}, Keras "
            f"{machine['keras']}, Python {machine['python']}; run took {results['elapsed_s']} s.",
            "", f"{h}Matmul peak (same run)"]
-    out += [f"- {p['dtype']}: {p['gflops']} GFLOP/s ({p['size']}² matmul, best of "
-            f"{p['gflops_by_path']})" for p in results["peaks"].values()]
-    out += ["", f"{h}Forward (batch {results['settings']['batch_size']}, median of "
-            f"{results['settings']['iterations']})", _forward_table(results["forward"], markdown)]
+    runs = results["peak_runs"]
+    out += [f"- {d}: {p['gflops']} GFLOP/s ({p['size']}² matmul via {p['path']}, fastest call; "
+            f"median {p['median_gflops']}); the better of the runs at the start "
+            f"({runs['start'][d]['gflops']}) and at the end ({runs['end'][d]['gflops']})"
+            for d, p in results["peaks"].items()]
+    out += ["", f"{h}Forward (batch {results['settings']['batch_size']}, "
+            f"{results['settings']['iterations']} timed calls after a warm-up; of peak = GFLOP/s "
+            "over the matmul peak of the same dtype)",
+            _forward_table(results["forward"], markdown)]
     peers = results.get("peers")
     if isinstance(peers, list):
         out += ["", f"{h}Peer", _forward_table(peers, markdown), "",
                 "Our achieved GFLOP/s over the peer's (same dtype and mode; = throughput per "
                 "GFLOP of the model, relative):",
-                format_table(["config", "size", "dtype", "mode", "ours / keras-hub"],
-                             [[r["config"], r["size"], r["dtype"], r["mode"], r["ratio"]]
-                              for r in results["peer_ratios"]], markdown)]
+                format_table(["config", "size", "dtype", "mode", "ours / keras-hub (best)",
+                              "(median)"],
+                             [[r["config"], r["size"], r["dtype"], r["mode"], r["ratio"],
+                               r["median_ratio"]] for r in results["peer_ratios"]], markdown)]
     elif peers:
         out += ["", f"{h}Peer", f"skipped: {peers['skipped']}"]
     if results.get("goals"):
