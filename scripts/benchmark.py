@@ -46,6 +46,9 @@ flags.DEFINE_list("tflite_ours", ["float:257", "int8:513"],
                   "quantization:size.")
 flags.DEFINE_integer("tflite_threads", 2, "Interpreter threads.")
 flags.DEFINE_boolean("peers", True, "Time keras-hub's DeepLabV3 when it is installed.")
+flags.DEFINE_integer("goal_rounds", 7,
+                     "Interleaved rounds (ours, keras-hub, matmul) for the Xception-65 targets; "
+                     "0: skip.")
 flags.DEFINE_string("output", "benchmark.json", "JSON results.")
 flags.DEFINE_boolean("markdown", False, "Print Markdown tables.")
 FLAGS = flags.FLAGS
@@ -64,7 +67,7 @@ def main(argv):
             tflite_models=tuple((reference_tflite_models() if FLAGS.tflite_reference else [])
                                 + FLAGS.tflite_models),
             tflite_ours=tuple(FLAGS.tflite_ours), tflite_threads=FLAGS.tflite_threads,
-            peers=FLAGS.peers)
+            peers=FLAGS.peers, goal_rounds=FLAGS.goal_rounds)
         unknown = [c for c in settings.configs + ((settings.train_config,) if
                                                   settings.train_config else ())
                    if c not in PRESETS]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import reference_file
 
-from deeplab.benchmark import forward, harness, peak, timing
+from deeplab.benchmark import forward, harness, paired, peak, timing
+from deeplab.benchmark.goals import goal_values
 from deeplab.benchmark.report import _goal_lines, format_report
 from deeplab.benchmark.tflite import tflite_latency
 
@@ -56,7 +57,7 @@ def test_forward_benchmark_arithmetic(monkeypatch):
         forward.runner(model, "graph")
 
 
-def test_fractions_ratios_and_goals():
+def test_fractions_and_ratios():
     def row(config, mode, median_gflops, best_gflops):
         return {"config": config, "size": 513 if config != harness.PEER_NAME else 512,
                 "dtype": "float32", "mode": mode, "gflops": median_gflops,
@@ -71,18 +72,36 @@ def test_fractions_ratios_and_goals():
     ratios = harness._ratios(ours, peers)
     assert ratios == [{"config": "xception_65_v3plus", "size": 513, "dtype": "float32",
                        "mode": "function", "ratio": 1.2, "median_ratio": 1.4}]
-    goals = harness._goals(ours, ratios)
-    assert goals == {
-        "fraction_of_peak_float32": {"value": 0.33, "median": 0.3, "mode": "eager",
-                                     "target": 0.5},
-        "vs_keras_hub_float32": {"value": 1.2, "median": 1.4, "mode": "function",
-                                 "target": 1.2},
+
+
+def test_goal_values_per_round():
+    # Round 1: ours 2 GFLOP in 0.5 s = 4 GFLOP/s, matmul 8 GFLOP in 1 s: 0.5 of the peak;
+    # the peer does 0.5 GMAdds in 0.25 s (2 GMAdds/s) against our 2 GMAdds/s: ratio 1.
+    rounds = [{"ours": 0.5, "peer": 0.25, "matmul": 1.0},
+              {"ours": 0.25, "peer": 0.25, "matmul": 1.0},
+              {"ours": 1.0, "peer": 0.25, "matmul": 0.5}]
+    values = goal_values(rounds, madds=10**9, peer_madds=5 * 10**8, matmul_flops=8 * 10**9)
+    assert values == {
+        "fraction_of_peak": {"median": 0.5, "low": 0.125, "high": 1.0, "rounds": 3,
+                             "target": 0.5},
+        "vs_keras_hub": {"median": 1.0, "low": 0.5, "high": 2.0, "rounds": 3, "target": 1.2},
     }
-    text = "\n".join(_goal_lines(goals))
-    assert "0.330 from the fastest calls, 0.300 from the medians (best mode eager; target " \
-           "0.5): NOT met" in text
-    assert "1.200 from the fastest calls, 1.400 from the medians (best mode function; " \
-           "target 1.2): met" in text
+    lines = _goal_lines({f"{k}_float32": {**v, "mode": "function"} for k, v in values.items()})
+    assert lines[0].endswith("0.500 (median of 3 interleaved rounds, range 0.125-1.000; "
+                             "function; target 0.5): met")
+    assert lines[1].endswith("1.000 (median of 3 interleaved rounds, range 0.500-2.000; "
+                             "function; target 1.2): NOT met")
+    assert goal_values(rounds[:1], 10**9, None, 8 * 10**9).keys() == {"fraction_of_peak"}
+
+
+def test_interleaved_times_alternate_the_calls(monkeypatch):
+    clock = iter(range(100))
+    monkeypatch.setattr(paired.time, "perf_counter", lambda: next(clock))
+    order = []
+    times = paired.interleaved_times({"a": lambda: order.append("a"),
+                                      "b": lambda: order.append("b")}, rounds=2)
+    assert order == ["a", "b"] * 3  # one warm-up round, then two timed ones
+    assert times == [{"a": 1, "b": 1}, {"a": 1, "b": 1}]
 
 
 def test_tflite_latency_of_the_original_float_file(reference_dir):
@@ -101,7 +120,8 @@ def test_tiny_run_end_to_end(monkeypatch):
     settings = harness.Settings(configs=("mobilenet_v2",), sizes=(33,), modes=("function",),
                                 dtypes=("float32",), iterations=1, peak_size=128,
                                 train_config="mobilenet_v2", train_size=33, train_batch_size=1,
-                                train_steps=1, pipeline_batches=1, tflite_ours=(), peers=False)
+                                train_steps=1, pipeline_batches=1, tflite_ours=(), peers=False,
+                                goal_rounds=0)
     results = harness.run_benchmark(settings, log=lambda message: None)
     (row,) = results["forward"]
     assert (row["config"], row["size"], row["mode"]) == ("mobilenet_v2", 33, "function")

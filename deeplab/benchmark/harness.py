@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 
 from deeplab.benchmark.forward import DTYPES, MODES, build_preset, forward_benchmark
+from deeplab.benchmark.goals import matmul_dtype, paired_goals
 from deeplab.benchmark.machine import describe_machine
 from deeplab.benchmark.peak import matmul_peak
 
 PEER_NAME = "keras-hub DeepLabV3 ResNet-50 + low-level (v3+)"
-GOAL_CONFIG = ("xception_65_v3plus", 513)
 
 
 @dataclasses.dataclass
@@ -30,6 +30,8 @@ class Settings:
         tflite_ours: our MobileNetV2 exports to time, "float:257" / "int8:513" style.
         tflite_threads, tflite_iterations: interpreter settings.
         peers: time keras-hub (when installed) at ``peer_size``.
+        goal_rounds: interleaved rounds for the issue's targets (0: skip), see
+            :func:`deeplab.benchmark.goals.paired_goals`.
     """
 
     configs: tuple[str, ...] = ("mobilenet_v2", "xception_65_v3plus")
@@ -50,6 +52,7 @@ class Settings:
     tflite_iterations: int = 10
     peers: bool = True
     peer_size: int = 512
+    goal_rounds: int = 7
 
     def validate(self) -> None:
         for mode in self.modes:
@@ -65,10 +68,6 @@ class Settings:
                                  f"got {spec!r}.")
         if min(self.sizes, default=1) < 1 or self.batch_size < 1 or self.iterations < 1:
             raise ValueError("sizes, batch_size and iterations must be positive.")
-
-
-def _matmul_dtype(dtype: str) -> str:
-    return "bfloat16" if dtype == "mixed_bfloat16" else "float32"
 
 
 def _model_rows(model, config: str, size: int, dtype: str, settings: Settings,
@@ -115,7 +114,7 @@ def _peer_rows(settings: Settings, log) -> list[dict]:
 def _add_fractions(rows: list[dict], peaks: dict) -> None:
     """Achieved over peak GFLOP/s: best call against the best matmul, and median against it."""
     for row in rows:
-        peak = peaks[_matmul_dtype(row["dtype"])]["gflops"]
+        peak = peaks[matmul_dtype(row["dtype"])]["gflops"]
         row["fraction_of_peak"] = round(row["best_gflops"] / peak, 3)
         row["median_fraction_of_peak"] = round(row["gflops"] / peak, 3)
 
@@ -136,27 +135,6 @@ def _ratios(forward: list[dict], peers: list[dict]) -> list[dict]:
     return ratios
 
 
-def _goals(forward: list[dict], ratios: list[dict]) -> dict:
-    """The issue's targets for Xception-65 DeepLabv3+ OS 16 at 513: best mode per dtype."""
-    goals = {}
-    for dtype in DTYPES:
-        rows = [r for r in forward if (r["config"], r["size"]) == GOAL_CONFIG
-                and r["dtype"] == dtype]
-        if rows:
-            best = max(rows, key=lambda r: r["fraction_of_peak"])
-            goals[f"fraction_of_peak_{dtype}"] = {
-                "value": best["fraction_of_peak"], "median": best["median_fraction_of_peak"],
-                "mode": best["mode"], "target": 0.5}
-        mine = [r for r in ratios if (r["config"], r["size"]) == GOAL_CONFIG
-                and r["dtype"] == dtype]
-        if mine:
-            best = max(mine, key=lambda r: r["ratio"])
-            goals[f"vs_keras_hub_{dtype}"] = {"value": best["ratio"],
-                                              "median": best["median_ratio"],
-                                              "mode": best["mode"], "target": 1.2}
-    return goals
-
-
 def _optional(name: str, run: Callable[[], object], log):
     """Runs an optional part; a missing dependency or a failure is recorded, not raised."""
     try:
@@ -174,7 +152,7 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
     settings.validate()
     start = time.time()
     results: dict = {"machine": describe_machine(), "settings": dataclasses.asdict(settings)}
-    peak_dtypes = sorted({_matmul_dtype(d) for d in settings.dtypes} | {"float32"})
+    peak_dtypes = sorted({matmul_dtype(d) for d in settings.dtypes} | {"float32"})
     log("matmul peak (start)")
     peaks_start = {d: matmul_peak(d, settings.peak_size) for d in peak_dtypes}
     if settings.train_config:
@@ -199,7 +177,9 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
     if isinstance(results.get("peers"), list):
         _add_fractions(results["peers"], results["peaks"])
         results["peer_ratios"] = _ratios(results["forward"], results["peers"])
-    results["goals"] = _goals(results["forward"], results.get("peer_ratios", []))
+    if settings.goal_rounds:
+        results["goals"] = paired_goals(settings.dtypes, results["peaks"], settings.goal_rounds,
+                                        settings.peers, settings.peer_size, log)
     if settings.pipeline_batches:
         results["pipeline"] = _optional("pipeline", lambda: _pipeline(settings, log), log)
     results["tflite"] = _tflite_rows(settings, log)
