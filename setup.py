@@ -13,6 +13,7 @@ setup(
     packages=find_packages(include=["deeplab", "deeplab.*"]),
     install_requires=[
         "tensorflow>=2.20,<2.22",
+        "tensorboard",
         "keras>=3.10",
         "numpy",
         "absl-py",
@@ -24,7 +25,15 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "ruff", "scipy"],
+        "sbd": ["scipy"],
         "bench": ["keras-hub"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "deeplab-train = deeplab.train:run",
+            "deeplab-eval = deeplab.eval:run",
+            "deeplab-vis = deeplab.vis:run",
+            "deeplab-predict = deeplab.predict:run",
+        ]
+    },
 )

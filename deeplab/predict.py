@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags
 
 from deeplab.data.progress import Progress
-from deeplab.visualize import class_fractions, overlay
+from deeplab.visualize import class_fractions, overlay, write_png
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -51,17 +51,6 @@ def read_rgb(path: Path) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def write_png(path: Path, rgb_or_labels: np.ndarray) -> None:
-    """Writes atomically (temp file, then rename)."""
-    array = rgb_or_labels
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    if not cv2.imwrite(str(temporary), array):
-        raise OSError(f"cannot write {path}")
-    os.replace(temporary, path)
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:

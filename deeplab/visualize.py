@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -53,3 +55,14 @@ def _legend(labels, colormap, class_names, height) -> np.ndarray:
         cv2.putText(panel, f"{name} {100 * fraction:.1f}%", (30, top + 13),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     return panel[:height] if panel.shape[0] > height else panel
+
+
+def write_png(path: Path, rgb_or_labels: np.ndarray) -> None:
+    """Writes atomically (temp file, then rename)."""
+    array = rgb_or_labels
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    if not cv2.imwrite(str(temporary), array):
+        raise OSError(f"cannot write {path}")
+    os.replace(temporary, path)

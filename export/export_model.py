@@ -17,7 +17,12 @@ import sys
 
 from absl import app, flags
 
-from deeplab.cli.model_flags import define_model_flags, explicit_model_overrides, parse_int_list
+from deeplab.cli.model_flags import (
+    define_model_flags,
+    explicit_model_overrides,
+    parse_float_list,
+    parse_int_list,
+)
 from deeplab.export.saved_model import export_saved_model
 from deeplab.weights.store import load_model
 
@@ -35,14 +40,6 @@ flags.DEFINE_integer("max_resize_value", None, "Cap the larger side at this (in-
 flags.DEFINE_integer("resize_factor", None, "Resized dims become a multiple of this plus 1.")
 flags.mark_flags_as_required(["checkpoint_path", "export_path"])
 FLAGS = flags.FLAGS
-
-
-def parse_float_list(values, flag_name):
-    items = [v for value in values for v in str(value).split(",") if v.strip()]
-    try:
-        return tuple(float(v) for v in items)
-    except ValueError:
-        raise ValueError(f"--{flag_name} takes numbers, got {values}") from None
 
 
 def main(argv):

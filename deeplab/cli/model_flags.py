@@ -70,6 +70,16 @@ def parse_int_list(values, flag_name: str) -> tuple[int, ...]:
                          f"{values}.") from None
 
 
+def parse_float_list(values, flag_name: str) -> tuple[float, ...]:
+    """Flattens repeated and comma-separated numbers: ['0.5,0.75', '1'] → (0.5, 0.75, 1.0)."""
+    items = [v.strip() for value in values or [] for v in str(value).split(",") if v.strip()]
+    try:
+        return tuple(float(v) for v in items)
+    except ValueError:
+        raise ValueError(f"--{flag_name} takes numbers, e.g. --{flag_name}=0.75,1.0; got "
+                         f"{values}.") from None
+
+
 def model_config_from_flags(values: flags.FlagValues, **overrides) -> ModelConfig:
     """Builds a ModelConfig from parsed flags (``overrides`` win, e.g. crop_size)."""
     rates = list(values.atrous_rates)

@@ -38,22 +38,81 @@ def save_model(model: DeepLab, weights_path: str | Path) -> Path:
     return weights_path
 
 
-def load_model(weights_path: str | Path, **overrides) -> DeepLab:
-    """Rebuilds a DeepLab model from ``x.config.json`` and loads ``x.weights.h5``.
+TRAIN_CONFIG = "config.json"
 
-    ``overrides`` replace config fields that do not change the weights' shapes, e.g.
-    ``output_stride=8`` to evaluate or export at a denser stride than training.
+
+def checkpoint_weights(model) -> dict:
+    """The model's variables keyed by Keras path, for ``tf.train.Checkpoint(weights=...)``.
+
+    Keras 3 layers do not expose their trainable variables as TF trackable children, so a
+    ``tf.train.Checkpoint(model=...)`` written with an optimizer stores the kernels only
+    under the optimizer; this explicit mapping lets a checkpoint be read into a fresh model
+    without one.
     """
-    weights_path = Path(weights_path)
-    config_path = config_path_for(weights_path)
-    for path in (weights_path, config_path):
-        if not path.is_file():
+    return {variable.path: variable.value for variable in model.weights}
+
+
+def read_config(path: Path, overrides: dict) -> ModelConfig:
+    values = json.loads(path.read_text())
+    values = values.get("model", values)  # train dirs keep {"model": ..., "train": ...}
+    values.update(overrides)
+    return ModelConfig.from_dict(values)
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
+    """(checkpoint prefix, config.json) for a training directory or a ``ckpt-N`` prefix."""
+    import tensorflow as tf
+
+    path = Path(path)
+    if path.is_dir():
+        latest = tf.train.latest_checkpoint(str(path))
+        if latest is None:
             raise FileNotFoundError(
-                f"{path} not found: a model is saved as {weights_path.name} plus "
+                f"{path} holds no checkpoint yet (no 'checkpoint' file): give a training "
+                "directory after its first save, a ckpt-N prefix or a .weights.h5 file."
+            )
+        prefix, directory = Path(latest), path
+    elif Path(f"{path}.index").is_file():
+        prefix, directory = path, path.parent
+    else:
+        raise FileNotFoundError(
+            f"{path}: not a .weights.h5 file, a training directory or a checkpoint prefix "
+            "(ckpt-N, without .index / .data-*)."
+        )
+    config = directory / TRAIN_CONFIG
+    if not config.is_file():
+        raise FileNotFoundError(f"{config} not found: the training directory keeps the model "
+                                "config there.")
+    return prefix, config
+
+
+def load_model(path: str | Path, **overrides) -> DeepLab:
+    """A DeepLab model from ``x.weights.h5`` (+ ``x.config.json``) or a TF training checkpoint.
+
+    ``path`` may be a ``.weights.h5`` file, a training directory (its latest checkpoint)
+    or a ``ckpt-N`` prefix; the config comes from the file beside it. ``overrides`` replace
+    config fields that do not change the weights' shapes, e.g. ``output_stride=8`` to
+    evaluate or export at a denser stride than training.
+    """
+    path = Path(path)
+    if not path.name.endswith(WEIGHTS_SUFFIX):
+        import tensorflow as tf
+
+        prefix, config_path = resolve_checkpoint(path)
+        model = DeepLab(read_config(config_path, overrides))
+        status = tf.train.Checkpoint(weights=checkpoint_weights(model)).read(str(prefix))
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as error:
+            raise ValueError(f"{prefix} does not hold this model's weights ({error}).") from None
+        return model
+    config_path = config_path_for(path)
+    for required in (path, config_path):
+        if not required.is_file():
+            raise FileNotFoundError(
+                f"{required} not found: a model is saved as {path.name} plus "
                 f"{config_path.name} side by side (scripts/import_weights.py writes both)."
             )
-    values = json.loads(config_path.read_text())
-    values.update(overrides)
-    model = DeepLab(ModelConfig.from_dict(values))
-    model.load_weights(str(weights_path))
+    model = DeepLab(read_config(config_path, overrides))
+    model.load_weights(str(path))
     return model

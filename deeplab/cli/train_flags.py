@@ -1,0 +1,96 @@
+"""The original's train.py flags (plus --strategy, --mixed_precision) → TrainConfig."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+from deeplab.cli.model_flags import define_model_flags, model_config_from_flags, parse_int_list
+from deeplab.training.config import MIXED_PRECISIONS, OPTIMIZERS, TrainConfig
+from deeplab.training.schedules import POLICIES
+
+STRATEGIES = ("mirrored", "multi_worker", "tpu", "one_device")
+
+
+def define_train_flags() -> None:
+    define_model_flags()
+    f = flags
+    # Where and what.
+    f.DEFINE_string("train_logdir", None, "Checkpoints, summaries and config.json go here.")
+    f.DEFINE_string("dataset_dir", None, "Directory of <split>-*.tfrecord shards.")
+    f.DEFINE_string("dataset", None, "Registered name (pascal_voc_seg, cityscapes, ade20k, "
+                    "synthetic) or a dataset.json path; default: --dataset_dir's dataset.json, "
+                    "else pascal_voc_seg.")
+    f.DEFINE_string("train_split", "train", "Split to train on.")
+    # Schedule and optimisation (the original's names and defaults).
+    f.DEFINE_integer("train_batch_size", 8, "Global batch size (all replicas).")
+    f.DEFINE_multi_string("train_crop_size", ["513,513"], "Crop height,width.")
+    f.DEFINE_integer("training_number_of_steps", 30000, "Steps to train.")
+    f.DEFINE_enum("optimizer", "momentum", list(OPTIMIZERS), "Optimizer.")
+    f.DEFINE_float("momentum", 0.9, "Momentum.")
+    f.DEFINE_float("adam_learning_rate", 0.001, "Adam base learning rate (follows "
+                   "--learning_policy; the original kept it constant).")
+    f.DEFINE_float("adam_epsilon", 1e-08, "Adam epsilon.")
+    f.DEFINE_enum("learning_policy", "poly", list(POLICIES), "Learning rate policy.")
+    f.DEFINE_float("base_learning_rate", 0.0001, "Use 0.007 on VOC train_aug from ImageNet "
+                   "weights, 0.0001 when fine-tuning.")
+    f.DEFINE_float("learning_power", 0.9, "poly power.")
+    f.DEFINE_float("end_learning_rate", 0.0, "poly end rate.")
+    f.DEFINE_float("decay_steps", 0.0, "poly decay steps; 0 = steps - slow_start_step.")
+    f.DEFINE_integer("learning_rate_decay_step", 2000, "step policy interval.")
+    f.DEFINE_float("learning_rate_decay_factor", 0.1, "step policy factor.")
+    f.DEFINE_integer("slow_start_step", 0, "Steps at --slow_start_learning_rate first.")
+    f.DEFINE_float("slow_start_learning_rate", 1e-4, "Rate during the slow start.")
+    f.DEFINE_float("weight_decay", 0.00004, "4e-5 for MobileNet/Xception, 1e-4 for ResNet.")
+    f.DEFINE_float("last_layer_gradient_multiplier", 1.0, "Gradient multiplier of the last "
+                   "layers.")
+    f.DEFINE_boolean("upsample_logits", True, "Upsample logits to the labels (else labels "
+                     "downsampled, nearest).")
+    f.DEFINE_multi_string("label_weights", [], "Per-class loss weights (num_classes values).")
+    f.DEFINE_float("top_k_percent_pixels", 1.0, "Fraction of hardest pixels in the loss.")
+    f.DEFINE_integer("hard_example_mining_step", 0, "Steps to ramp to top_k_percent_pixels.")
+    f.DEFINE_boolean("fine_tune_batch_norm", True, "Update BN statistics (batch >= 12 advised).")
+    # Augmentation.
+    f.DEFINE_float("min_scale_factor", 0.5, "Random scale minimum.")
+    f.DEFINE_float("max_scale_factor", 2.0, "Random scale maximum.")
+    f.DEFINE_float("scale_factor_step_size", 0.25, "Random scale step.")
+    f.DEFINE_integer("min_resize_value", None, "Resize smaller side to this.")
+    f.DEFINE_integer("max_resize_value", None, "Cap larger side at this.")
+    f.DEFINE_integer("resize_factor", None, "Resized dims = k * factor + 1.")
+    # Initialisation.
+    f.DEFINE_string("tf_initial_checkpoint", None, "Start from: our train dir / ckpt-N, a "
+                    ".weights.h5, or an original TF1 checkpoint prefix.")
+    f.DEFINE_boolean("initialize_last_layer", True, "Also load the last layers.")
+    f.DEFINE_boolean("last_layers_contain_logits_only", False, "Last layers = logits only.")
+    # Checkpoints, logs, summaries.
+    f.DEFINE_integer("log_steps", 10, "Console/summary scalars every N steps.")
+    f.DEFINE_integer("save_interval_secs", 1200, "Checkpoint every N seconds.")
+    f.DEFINE_integer("save_interval_steps", 0, "Also checkpoint every N steps (0: off).")
+    f.DEFINE_integer("max_to_keep", 5, "Checkpoints kept.")
+    f.DEFINE_integer("save_summaries_secs", 600, "Image summaries every N seconds.")
+    f.DEFINE_boolean("save_summaries_images", False, "Image/label/prediction summaries.")
+    # Ours.
+    f.DEFINE_enum("strategy", "mirrored", list(STRATEGIES), "tf.distribute strategy; "
+                  "multi_worker reads TF_CONFIG.")
+    f.DEFINE_string("tpu", None, "TPU name/address for --strategy=tpu.")
+    f.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISIONS), "Compute dtype policy.")
+    f.DEFINE_integer("seed", None, "Seed for a deterministic input order and augmentation.")
+
+
+def train_config_from_flags(values, num_classes: int) -> TrainConfig:
+    crop = parse_int_list(values.train_crop_size, "train_crop_size")
+    if len(crop) != 2 or min(crop) < 1:
+        raise ValueError(f"--train_crop_size: takes two positive sizes 'height,width', got {crop}")
+    weights = [float(w) for v in values.label_weights for w in str(v).split(",") if w.strip()]
+    model = model_config_from_flags(
+        values, num_classes=num_classes, weight_decay=values.weight_decay,
+        fine_tune_batch_norm=values.fine_tune_batch_norm,
+        # As the original: the image-pooling kernel is sized from the training crop.
+        crop_size=crop,
+    )
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    direct = {n: values[n].value for n in names if n in values and n not in (
+        "model", "train_crop_size", "label_weights")}
+    return TrainConfig(model=model, train_crop_size=crop,
+                       label_weights=tuple(weights) if weights else 1.0, **direct)

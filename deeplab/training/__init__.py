@@ -1,0 +1,1 @@
+"""Training: losses, learning-rate policies, gradient multipliers, the distributed trainer."""

@@ -1,0 +1,91 @@
+"""Training settings: the original's train.py flags as a dataclass (binaries fill it)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from deeplab.config import ModelConfig
+
+OPTIMIZERS = ("momentum", "adam")
+MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs besides the model config.
+
+    Field names are the original's flags; see ``deeplab/train.py`` for their help.
+    """
+
+    model: ModelConfig
+    dataset_dir: str
+    train_logdir: str
+    dataset: str | None = None
+    train_split: str = "train"
+    train_batch_size: int = 8
+    train_crop_size: tuple[int, int] = (513, 513)
+    training_number_of_steps: int = 30000
+    optimizer: str = "momentum"
+    momentum: float = 0.9
+    adam_learning_rate: float = 0.001
+    adam_epsilon: float = 1e-8
+    learning_policy: str = "poly"
+    base_learning_rate: float = 0.0001
+    learning_power: float = 0.9
+    end_learning_rate: float = 0.0
+    decay_steps: float = 0.0
+    learning_rate_decay_step: int = 2000
+    learning_rate_decay_factor: float = 0.1
+    slow_start_step: int = 0
+    slow_start_learning_rate: float = 1e-4
+    last_layer_gradient_multiplier: float = 1.0
+    upsample_logits: bool = True
+    label_weights: float | tuple[float, ...] = 1.0
+    top_k_percent_pixels: float = 1.0
+    hard_example_mining_step: int = 0
+    tf_initial_checkpoint: str | None = None
+    initialize_last_layer: bool = True
+    last_layers_contain_logits_only: bool = False
+    min_scale_factor: float = 0.5
+    max_scale_factor: float = 2.0
+    scale_factor_step_size: float = 0.25
+    min_resize_value: int | None = None
+    max_resize_value: int | None = None
+    resize_factor: int | None = None
+    log_steps: int = 10
+    save_interval_secs: int = 1200
+    save_interval_steps: int = 0
+    max_to_keep: int = 5
+    save_summaries_secs: int = 600
+    save_summaries_images: bool = False
+    mixed_precision: str = "none"
+    seed: int | None = None
+
+    def __post_init__(self):
+        def fail(field, message):
+            raise ValueError(f"--{field}: {message}")
+
+        if self.optimizer not in OPTIMIZERS:
+            fail("optimizer", f"must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            fail("mixed_precision", f"must be one of {MIXED_PRECISIONS}")
+        crop = tuple(int(v) for v in self.train_crop_size)
+        if len(crop) != 2 or min(crop) < 1:
+            fail("train_crop_size", f"takes two positive sizes 'height,width', got {crop}")
+        self.train_crop_size = crop
+        if self.train_batch_size < 1:
+            fail("train_batch_size", f"must be >= 1, got {self.train_batch_size}")
+        if self.training_number_of_steps < 1:
+            fail("training_number_of_steps", "must be >= 1")
+        if not 0.0 < self.top_k_percent_pixels <= 1.0:
+            fail("top_k_percent_pixels", f"must be in (0, 1], got {self.top_k_percent_pixels}")
+        if isinstance(self.label_weights, (list, tuple)):
+            self.label_weights = tuple(float(w) for w in self.label_weights)
+            if len(self.label_weights) != self.model.num_classes:
+                fail("label_weights", f"gives {len(self.label_weights)} weights for "
+                     f"{self.model.num_classes} classes")
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["model"] = self.model.to_dict()
+        return values

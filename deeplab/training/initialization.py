@@ -1,0 +1,76 @@
+"""``--tf_initial_checkpoint``: start from our checkpoints, .weights.h5 or the original's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deeplab.training.multipliers import LOGITS_PREFIXES, last_layer_prefixes
+from deeplab.weights.checkpoint_import import LAST_LAYER_SCOPES, import_tf1_checkpoint
+from deeplab.weights.store import TRAIN_CONFIG, WEIGHTS_SUFFIX, load_model
+
+_FLAG_HINT = ("set --initialize_last_layer=false --last_layers_contain_logits_only=true to "
+              "start the logits afresh")
+
+
+def _is_original_checkpoint(path: Path) -> bool:
+    """A TF1 checkpoint prefix without our config.json beside it."""
+    return Path(f"{path}.index").is_file() and not (path.parent / TRAIN_CONFIG).is_file()
+
+
+def initialize_from_checkpoint(model, path: str, initialize_last_layer: bool = True,
+                               last_layers_contain_logits_only: bool = False) -> list[str]:
+    """Copies matching weights into ``model``; returns report lines.
+
+    Variables are matched by path (our models) or by the original's scopes (TF1
+    checkpoints). The last layers are skipped when ``initialize_last_layer`` is False;
+    a shape mismatch elsewhere is an error, and a logits mismatch names the flags to set.
+    """
+    path = Path(path)
+    if not path.name.endswith(WEIGHTS_SUFFIX) and _is_original_checkpoint(path):
+        exclude = () if initialize_last_layer else (
+            ("logits",) if last_layers_contain_logits_only else LAST_LAYER_SCOPES)
+        try:
+            report = import_tf1_checkpoint(model, str(path), exclude_scopes=exclude)
+        except ValueError as error:
+            if "logits/semantic" in str(error):
+                raise ValueError(f"{error}\nThe number of classes differs: {_FLAG_HINT}.") from None
+            raise
+        lines = report.summary().splitlines()
+        if exclude:
+            lines.append(f"  skipped (--initialize_last_layer=false): scopes {list(exclude)}")
+        return lines
+
+    source = load_model(path)
+    available = {v.path: v for v in source.weights}
+    skip = () if initialize_last_layer else last_layer_prefixes(last_layers_contain_logits_only)
+    copied, skipped, missing = 0, [], []
+    assignments = []
+    for variable in model.weights:
+        if skip and variable.path.startswith(skip):
+            skipped.append(variable.path)
+            continue
+        if variable.path not in available:
+            missing.append(variable.path)
+            continue
+        value = available[variable.path]
+        if tuple(value.shape) != tuple(variable.shape):
+            if variable.path.startswith(LOGITS_PREFIXES):
+                raise ValueError(
+                    f"{variable.path}: the checkpoint has shape {tuple(value.shape)}, the model "
+                    f"{tuple(variable.shape)}. The number of classes differs: {_FLAG_HINT}.")
+            raise ValueError(
+                f"{variable.path}: checkpoint shape {tuple(value.shape)} != model shape "
+                f"{tuple(variable.shape)}; the model flags do not match the checkpoint.")
+        assignments.append((variable, value))
+    for variable, value in assignments:
+        variable.assign(value)
+        copied += 1
+    lines = [f"initialised {copied} variables from {path}"]
+    if skipped:
+        layers = sorted({p.split("/")[0] for p in skipped})
+        lines.append(f"  skipped {len(skipped)} last-layer variables "
+                     f"(--initialize_last_layer=false): {layers}")
+    if missing:
+        lines.append(f"  not in the checkpoint, left as initialised ({len(missing)}): "
+                     f"{missing[:10]}")
+    return lines

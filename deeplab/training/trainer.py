@@ -1,0 +1,271 @@
+"""The distributed training loop: tf.distribute, checkpoints that resume, summaries, NaN stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from deeplab.config import ModelConfig
+from deeplab.data.progress import format_duration
+from deeplab.model import DeepLab
+from deeplab.training.config import TrainConfig
+from deeplab.training.initialization import initialize_from_checkpoint
+from deeplab.training.losses import softmax_cross_entropy
+from deeplab.training.multipliers import gradient_multipliers
+from deeplab.training.schedules import DeepLabLearningRate
+from deeplab.weights.store import TRAIN_CONFIG, checkpoint_weights
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+def _is_chief(strategy) -> bool:
+    """Only the chief writes checkpoints and summaries (multi-worker training)."""
+    return bool(getattr(strategy.extended, "should_checkpoint", True))
+
+
+def write_run_config(config: TrainConfig) -> None:
+    """Keeps the run's config beside its checkpoints; refuses to mix two models in one dir."""
+    logdir = Path(config.train_logdir)
+    logdir.mkdir(parents=True, exist_ok=True)
+    path = logdir / TRAIN_CONFIG
+    values = config.to_dict()
+    values = {"model": values.pop("model"), "train": values}
+    if path.is_file():
+        previous = json.loads(path.read_text()).get("model")
+        if previous is not None and ModelConfig.from_dict(previous) != config.model:
+            raise ValueError(
+                f"{logdir} holds a run with another model config ({path}); use a new "
+                "--train_logdir or the same model flags to resume.")
+    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    temporary.write_text(json.dumps(values, indent=2, default=list) + "\n")
+    os.replace(temporary, path)
+
+
+class Trainer:
+    """Builds model, optimizer, input and checkpointing under a tf.distribute strategy.
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        strategy: a ``tf.distribute`` strategy (Mirrored, MultiWorkerMirrored, TPU, ...).
+        log: where console lines go.
+    """
+
+    def __init__(self, config: TrainConfig, strategy=None, log=print):
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.log = log
+        self.is_chief = _is_chief(self.strategy)
+        if config.mixed_precision != "none":
+            keras.mixed_precision.set_global_policy(config.mixed_precision)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.train_batch_size % replicas:
+            raise ValueError(f"--train_batch_size {config.train_batch_size} must be divisible "
+                             f"by the {replicas} replicas.")
+        model_config = config.model
+        if replicas > 1 and model_config.fine_tune_batch_norm:
+            model_config = dataclasses.replace(model_config, sync_batch_norm=True)
+        with self.strategy.scope():
+            self.model = DeepLab(model_config)
+            self.head = (self.model if model_config.upsampling == "duc"
+                         else self.model.head_logits_model())
+            self.optimizer = self._optimizer()
+            self.optimizer.build(self.model.trainable_variables)
+        self.multipliers = gradient_multipliers(
+            [v.path for v in self.model.trainable_variables],
+            config.last_layer_gradient_multiplier, config.last_layers_contain_logits_only)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              weights=checkpoint_weights(self.model))
+        directory = config.train_logdir if self.is_chief else os.path.join(
+            config.train_logdir, f".worker-{os.getpid()}")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=config.max_to_keep, checkpoint_name="ckpt")
+
+    # === Setup ===
+    def _optimizer(self):
+        c = self.config
+        base = c.adam_learning_rate if c.optimizer == "adam" else c.base_learning_rate
+        self.schedule = DeepLabLearningRate(
+            c.learning_policy, base, c.training_number_of_steps, c.learning_power,
+            c.end_learning_rate, c.decay_steps, c.learning_rate_decay_step,
+            c.learning_rate_decay_factor, c.slow_start_step, c.slow_start_learning_rate)
+        if c.optimizer == "adam":
+            optimizer = keras.optimizers.Adam(self.schedule, epsilon=c.adam_epsilon)
+        else:
+            optimizer = keras.optimizers.SGD(self.schedule, momentum=c.momentum)
+        if c.mixed_precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def restore_or_initialize(self) -> int:
+        """Resumes from the latest checkpoint of train_logdir, else --tf_initial_checkpoint."""
+        latest = tf.train.latest_checkpoint(self.config.train_logdir)
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self.log(f"resumed from {latest} at step {self.step}")
+        elif self.config.tf_initial_checkpoint:
+            for line in initialize_from_checkpoint(
+                    self.model, self.config.tf_initial_checkpoint,
+                    self.config.initialize_last_layer,
+                    self.config.last_layers_contain_logits_only):
+                self.log(line)
+        return self.step
+
+    def dataset(self, seed):
+        from deeplab.data.pipeline import PreprocessConfig, make_dataset
+
+        c = self.config
+        preprocess = PreprocessConfig(
+            crop_size=c.train_crop_size, min_resize_value=c.min_resize_value,
+            max_resize_value=c.max_resize_value, resize_factor=c.resize_factor,
+            min_scale_factor=c.min_scale_factor, max_scale_factor=c.max_scale_factor,
+            scale_factor_step_size=c.scale_factor_step_size,
+            mean_pixel=self.model.config.backbone_spec.mean_pixel)
+
+        def dataset_fn(input_context):
+            return make_dataset(c.dataset_dir, c.train_split, c.train_batch_size, True,
+                                preprocess, dataset=c.dataset, seed=seed,
+                                input_context=input_context)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    # === Step ===
+    def _replica_step(self, images, labels):
+        c = self.config
+        step = self.optimizer.iterations
+        with tf.GradientTape() as tape:
+            logits = self.head(images, training=True)
+            loss = softmax_cross_entropy(
+                logits, labels, c.model.num_classes, self.ignore_label, c.label_weights,
+                c.top_k_percent_pixels, c.hard_example_mining_step, step,
+                upsample_logits=c.upsample_logits and c.model.upsampling != "duc")
+            regularization = tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses]) \
+                if self.model.losses else 0.0
+            total = (loss + regularization) / self.strategy.num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(total) if hasattr(
+                self.optimizer, "scale_loss") else total
+        variables = self.model.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        grads = [g * self.multipliers[v.path] if v.path in self.multipliers and g is not None
+                 else g for g, v in zip(grads, variables)]
+        self.optimizer.apply(grads, variables)
+        return loss, regularization
+
+    @tf.function
+    def train_step(self, batch):
+        loss, regularization = self.strategy.run(
+            self._replica_step, args=(batch["image"], batch["label"]))
+        mean = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+        reg = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, regularization, axis=None)
+        return mean, reg
+
+    # === Loop ===
+    def train(self) -> dict:
+        """Runs to ``training_number_of_steps``; returns the last losses and timings."""
+        from deeplab.data.descriptor import get_dataset
+
+        c = self.config
+        if self.is_chief:
+            write_run_config(c)
+        descriptor = get_dataset(c.dataset or c.dataset_dir)
+        self.ignore_label = descriptor.ignore_label
+        if descriptor.num_classes != c.model.num_classes:
+            raise ValueError(
+                f"--num_classes {c.model.num_classes} does not match the dataset's "
+                f"{descriptor.num_classes} classes ({descriptor.name}); set --num_classes="
+                f"{descriptor.num_classes}.")
+        start_step = self.restore_or_initialize()
+        if start_step >= c.training_number_of_steps:
+            self.log(f"already at step {start_step} >= --training_number_of_steps; nothing to do")
+            return {"step": start_step}
+        # Fresh shuffle order after a resume (tf.data positions are not checkpointed).
+        seed = None if c.seed is None else c.seed + start_step
+        iterator = iter(self.dataset(seed))
+        writer = tf.summary.create_file_writer(c.train_logdir) if self.is_chief else None
+        last_save = last_summary = time.monotonic()
+        window_start, window_step = time.monotonic(), start_step
+        run_start = time.monotonic()
+        loss_value = reg_value = float("nan")
+        step = start_step
+        while step < c.training_number_of_steps:
+            batch = next(iterator)
+            try:
+                loss, reg = self.train_step(batch)
+            except tf.errors.InvalidArgumentError as error:
+                if "label value" not in str(error):
+                    raise
+                raise TrainingDiverged(
+                    f"a label in {c.dataset_dir} ({c.train_split}) is outside [0, "
+                    f"{c.model.num_classes}) and is not the ignore label {self.ignore_label}: "
+                    "check --num_classes and the masks (class ids, 255 for void)."
+                ) from None
+            loss_value, reg_value = float(loss), float(reg)
+            step = self.step
+            if not math.isfinite(loss_value) or not math.isfinite(reg_value):
+                raise TrainingDiverged(
+                    f"loss is {loss_value} at step {step}; stopped without saving, the last "
+                    f"good checkpoint in {c.train_logdir} is kept. Likely causes: labels "
+                    f"outside [0, {c.model.num_classes}) that are not the ignore label "
+                    f"{self.ignore_label} (check the dataset's labels), or a learning rate "
+                    f"too high (--base_learning_rate / --adam_learning_rate).")
+            now = time.monotonic()
+            if step % c.log_steps == 0 or step == c.training_number_of_steps:
+                rate = (step - window_step) / max(now - window_start, 1e-9)
+                eta = (c.training_number_of_steps - step) / max(rate, 1e-9)
+                learning_rate = float(self.schedule(step - 1))
+                self.log(f"step {step}/{c.training_number_of_steps} loss {loss_value:.4f} "
+                         f"(+reg {reg_value:.4f}) lr {learning_rate:.3g} "
+                         f"{rate * c.train_batch_size:.1f} img/s ETA {format_duration(eta)}")
+                if writer is not None:
+                    with writer.as_default(step=step):
+                        tf.summary.scalar("loss/cross_entropy", loss_value)
+                        tf.summary.scalar("loss/regularization", reg_value)
+                        tf.summary.scalar("learning_rate", learning_rate)
+                        tf.summary.scalar("steps_per_second", rate)
+                        tf.summary.scalar("images_per_second", rate * c.train_batch_size)
+                window_start, window_step = now, step
+            if (writer is not None and c.save_summaries_images
+                    and now - last_summary >= c.save_summaries_secs):
+                self._image_summary(writer, batch, step)
+                last_summary = now
+            due_by_steps = c.save_interval_steps and step % c.save_interval_steps == 0
+            if due_by_steps or now - last_save >= c.save_interval_secs:
+                self.save(step)
+                last_save = now
+        self.save(step)
+        if writer is not None:
+            writer.flush()
+        return {"step": step, "loss": loss_value, "regularization": reg_value,
+                "seconds": time.monotonic() - run_start}
+
+    def save(self, step: int) -> None:
+        path = self.manager.save(checkpoint_number=step)
+        if self.is_chief:
+            self.log(f"saved {path}")
+
+    def _image_summary(self, writer, batch, step):
+        from deeplab.colormap import label_to_color_image
+
+        images = self.strategy.experimental_local_results(batch["image"])[0][:1]
+        labels = self.strategy.experimental_local_results(batch["label"])[0][:1, ..., 0]
+        predictions = np.argmax(np.asarray(self.model(images, training=False)), -1)
+        colormap = "pascal"
+        label_np = np.asarray(labels)
+        label_np = np.where(label_np == self.ignore_label, 0, label_np)
+        with writer.as_default(step=step):
+            tf.summary.image("image", tf.cast(images, tf.uint8))
+            tf.summary.image("label", label_to_color_image(label_np[0], colormap)[None])
+            tf.summary.image("prediction", label_to_color_image(predictions[0], colormap)[None])

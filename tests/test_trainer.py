@@ -1,0 +1,181 @@
+"""The trainer and the train/eval/vis binaries on a tiny synthetic data set."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deeplab.config import ModelConfig
+from deeplab.data.synthetic import SyntheticConfig, build_synthetic
+from deeplab.training.config import TrainConfig
+from deeplab.training.trainer import Trainer, TrainingDiverged
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+SMALL_MODEL = ["--depth_multiplier=0.35", "--decoder_output_stride=4", "--batch_norm_decay=0.9"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("synthetic")
+    build_synthetic(str(directory), SyntheticConfig(splits_to_sizes={"train": 16, "val": 4},
+                                                    height=32, width=32), num_shards=2)
+    return directory
+
+
+def tiny_config(data, logdir, **fields):
+    model = ModelConfig(num_classes=6, depth_multiplier=0.35, decoder_output_stride=(4,),
+                        batch_norm_decay=0.9, crop_size=(33, 33))
+    values = dict(train_crop_size=(33, 33), train_batch_size=4, training_number_of_steps=6,
+                  optimizer="adam", adam_learning_rate=1e-3, log_steps=2,
+                  save_interval_steps=3, seed=0)
+    values.update(fields)
+    return TrainConfig(model, str(data), str(logdir), **values)
+
+
+def test_trainer_runs_saves_and_resumes(tiny_data, tmp_path):
+    from deeplab.weights.store import load_model
+
+    lines = []
+    trainer = Trainer(tiny_config(tiny_data, tmp_path), log=lines.append)
+    result = trainer.train()
+    # A fresh model read from the training directory holds exactly the trained weights.
+    loaded = load_model(tmp_path)
+    for trained, restored in zip(trainer.model.weights, loaded.weights):
+        np.testing.assert_array_equal(trained.numpy(), restored.numpy(), err_msg=trained.path)
+    assert result["step"] == 6 and np.isfinite(result["loss"])
+    assert {p.name for p in tmp_path.glob("ckpt-*.index")} == {"ckpt-3.index", "ckpt-6.index"}
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"]["num_classes"] == 6 and config["train"]["train_batch_size"] == 4
+    assert any(line.startswith("step 2/6 loss") and "img/s ETA" in line for line in lines)
+    more = []
+    result = Trainer(tiny_config(tiny_data, tmp_path, training_number_of_steps=8),
+                     log=more.append).train()
+    assert more[0].startswith(f"resumed from {tmp_path / 'ckpt-6'} at step 6")
+    assert result["step"] == 8
+    with pytest.raises(ValueError, match="another model config"):
+        other = tiny_config(tiny_data, tmp_path)
+        other.model = ModelConfig(num_classes=6, depth_multiplier=0.5, crop_size=(33, 33))
+        Trainer(other, log=lambda line: None).train()
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path, optimizer="momentum", base_learning_rate=1e9,
+                         learning_policy="step", training_number_of_steps=20,
+                         save_interval_steps=1)
+    with pytest.raises(TrainingDiverged, match="labels outside \\[0, 6\\)"):
+        Trainer(config, log=lambda line: None).train()
+    saved = sorted(int(p.name[5:-6]) for p in tmp_path.glob("ckpt-*.index"))
+    assert saved and saved[-1] < 20
+
+
+def test_num_classes_must_match_the_dataset(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path)
+    config.model = ModelConfig(num_classes=4, depth_multiplier=0.35, crop_size=(33, 33))
+    with pytest.raises(ValueError, match="set --num_classes=6"):
+        Trainer(config, log=lambda line: None).train()
+
+
+def run_binary(module, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
+                          text=True, env=ENV, timeout=timeout, cwd=REPO)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--train_logdir=/tmp/x"], "deeplab-train: --dataset_dir is required."),
+        (["--train_logdir=/tmp/x", "--dataset_dir=/nonexistent"],
+         "deeplab-train: --dataset_dir /nonexistent is not a directory."),
+        (["--train_logdir={tmp}", "--dataset_dir={data}", "--dataset=no_such_set"],
+         "no_such_set"),
+        (["--train_logdir={tmp}", "--dataset_dir={data}", "--train_crop_size=33"],
+         "deeplab-train: --train_crop_size: takes two positive sizes 'height,width', got (33,)"),
+        (["--train_logdir={tmp}", "--dataset_dir={data}", "--num_classes=4"],
+         "deeplab-train: --num_classes 4 does not match the dataset's 6 classes"),
+    ],
+)
+def test_bad_train_flags_give_one_line(tiny_data, tmp_path, args, message):
+    args = [a.format(tmp=tmp_path / "logs", data=tiny_data) for a in args]
+    result = run_binary("deeplab.train", *args, *SMALL_MODEL, "--training_number_of_steps=1",
+                        "--train_batch_size=2")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert message in last and "Traceback" not in result.stderr
+
+
+def test_resume_after_sigkill_continues_from_the_last_checkpoint(tiny_data, tmp_path):
+    args = ["--dataset_dir", str(tiny_data), "--train_logdir", str(tmp_path),
+            "--train_crop_size=33,33", "--train_batch_size=4", "--training_number_of_steps=40",
+            "--save_interval_steps=4", "--log_steps=2", "--optimizer=adam", "--seed=0",
+            *SMALL_MODEL]
+    process = subprocess.Popen([sys.executable, "-m", "deeplab.train", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=ENV, cwd=REPO)
+    first = []
+    deadline = time.monotonic() + 300
+    for line in process.stdout:
+        first.append(line)
+        if "saved" in line and re.search(r"ckpt-(8|12)$", line.strip()):
+            process.send_signal(signal.SIGKILL)
+            break
+        assert time.monotonic() < deadline
+    process.wait(timeout=60)
+    saved = max(int(p.name[5:-6]) for p in tmp_path.glob("ckpt-*.index"))
+    result = run_binary("deeplab.train", *args)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    out = result.stdout
+    assert f"resumed from {tmp_path / f'ckpt-{saved}'} at step {saved}" in out
+    assert "done at step 40" in out
+    # The learning rate follows the step, so the resumed run logs the same sequence.
+    from deeplab.training.schedules import DeepLabLearningRate
+
+    schedule = DeepLabLearningRate("poly", 0.001, 40)
+    for step, lr in re.findall(r"step (\d+)/40 loss \S+ \(\+reg \S+\) lr (\S+)", out):
+        assert float(lr) == pytest.approx(float(schedule(int(step) - 1)), rel=1e-2)
+
+
+def test_eval_and_vis_binaries(tiny_data, tmp_path):
+    Trainer(tiny_config(tiny_data, tmp_path / "train"), log=lambda line: None).train()
+    result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'train'}",
+                        f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}",
+                        "--eval_scales=0.75,1.0", "--add_flipped_images")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "eval" / "metrics-6.json").read_text())
+    assert metrics["step"] == 6 and 0.0 <= metrics["miou"] <= 1.0
+    assert metrics["class_names"][1] == "disc" and "miou" in result.stdout
+    assert metrics["num_pixels"] > 0
+    result = run_binary("deeplab.vis", f"--checkpoint_dir={tmp_path / 'train'}",
+                        f"--dataset_dir={tiny_data}", f"--vis_logdir={tmp_path / 'vis'}",
+                        "--also_save_raw_predictions")
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = tmp_path / "vis" / "segmentation_results"
+    assert {p.name for p in results.iterdir()} >= {"000000_image.png", "000000_prediction.png",
+                                                   "000003_overlay.png"}
+    assert len(list((tmp_path / "vis" / "raw_segmentation_results").iterdir())) == 4
+    result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'none'}",
+                        f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'e2'}")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("deeplab-eval: ")
+
+
+def test_watch_stops_after_the_timeout(tiny_data, tmp_path):
+    Trainer(tiny_config(tiny_data, tmp_path / "train", training_number_of_steps=3),
+            log=lambda line: None).train()
+    start = time.monotonic()
+    result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'train'}",
+                        f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}",
+                        "--watch", "--watch_timeout=3", "--eval_interval_secs=0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no new checkpoint for 3s; stopping." in result.stdout
+    assert (tmp_path / "eval" / "metrics-3.json").is_file()
+    assert time.monotonic() - start < 120
