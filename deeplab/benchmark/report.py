@@ -87,4 +87,15 @@ def format_report(results: dict, markdown: bool = False) -> str:
             ["model", "input", "output", "threads", "latency ms"],
             [[r["model"], r.get("input", "-"), r.get("output", "-"), r.get("threads", "-"),
               r.get("latency_ms", r.get("skipped"))] for r in results["tflite"]], markdown)]
-    return "\n".join(out)
+    text = "\n".join(out)
+    return _blank_line_before_tables(text) if markdown else text
+
+
+def _blank_line_before_tables(text: str) -> str:
+    """Markdown renders a table only when a blank line separates it from the text above."""
+    lines = []
+    for line in text.split("\n"):
+        if line.startswith("|") and lines and lines[-1] and not lines[-1].startswith("|"):
+            lines.append("")
+        lines.append(line)
+    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
@@ -21,15 +22,19 @@ class PeakRSS:
     """
 
     def __init__(self, interval: float = 0.01):
-        import psutil
-
-        self._process = psutil.Process()
         self._interval = interval
         self._stop = threading.Event()
         self.baseline_mb = self.peak_mb = self._rss_mb()
 
-    def _rss_mb(self) -> float:
-        return self._process.memory_info().rss / 2**20
+    @staticmethod
+    def _rss_mb() -> float:
+        try:
+            import psutil
+
+            return psutil.Process().memory_info().rss / 2**20
+        except ImportError:  # psutil is optional; Linux has the figure in /proc.
+            with open("/proc/self/statm", encoding="ascii") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
     def _sample(self):
         while not self._stop.wait(self._interval):
