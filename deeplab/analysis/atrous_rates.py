@@ -1,10 +1,12 @@
-"""Atrous rates chosen from the input size (resolution-aware design, geometric rule).
+"""Atrous rates and the input size: degeneration checks and two rules that pick rates.
 
 The paper ("Resolution-Aware Design of Atrous Rates for Semantic Segmentation
 Networks", arXiv 2307.14179) ties ASPP rates to the input size; its exact constant was
-not available to us (papers.md §2.6, §8). This module implements the geometric reading:
-the largest useful rate is the one whose outer taps, seen from the centre pixel, still
-land inside the feature map.
+not available to us (papers.md §2.6, §8). Here: the valid-tap fractions of DeepLabv3
+Fig. 4 and a warning for rates that degenerate on a crop; the geometric rule (the largest
+useful rate is the one whose outer taps, seen from the centre pixel, still land inside the
+feature map) and a search that maximises an analytic in-image ERF coverage.
+See docs/atrous_rates.md.
 """
 
 from __future__ import annotations
@@ -60,20 +62,20 @@ def _axis_fraction_all_valid(n: int, rate: int, kernel_size: int) -> float:
     return max(n - 2 * reach, 0) / n
 
 
-def valid_tap_fraction(feature_size, rate: int, kernel_size: int = 3) -> float:
+def valid_tap_fraction(map_size, rate: int, kernel_size: int = 3) -> float:
     """Fraction of feature-map positions where all k² taps of a rate-``rate`` conv are valid.
 
     DeepLabv3 Fig. 4 (papers.md §7.5): on a 65x65 map, r=1 0.939, r=6 0.665, r=12 0.398,
-    r=18 0.199, r=24 0.068; on 33x33, r=6 0.405, r=12 0.074, r=18 0. ``feature_size`` is
-    an int (square) or (h, w).
+    r=18 0.199, r=24 0.068; on 33x33, r=6 0.405, r=12 0.074, r=18 0. ``map_size`` is an
+    int (square) or (h, w).
     """
-    h, w = _sides(feature_size)
+    h, w = _sides(map_size)
     return _axis_fraction_all_valid(h, rate, kernel_size) * _axis_fraction_all_valid(
         w, rate, kernel_size
     )
 
 
-def centre_only_fraction(feature_size, rate: int) -> float:
+def centre_only_fraction(map_size, rate: int) -> float:
     """Fraction of positions where only the centre tap of a 3x3 atrous conv is valid.
 
     Such positions see a 1x1 conv; every position does once ``rate >= n``.
@@ -83,7 +85,7 @@ def centre_only_fraction(feature_size, rate: int) -> float:
         # Both i - r < 0 and i + r > n - 1: i in [n - r, r - 1].
         return max(0, min(n - 1, rate - 1) - max(0, n - rate) + 1) / n
 
-    h, w = _sides(feature_size)
+    h, w = _sides(map_size)
     return axis(h) * axis(w)
 
 
