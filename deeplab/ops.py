@@ -57,3 +57,37 @@ def fixed_padding_amounts(kernel_size: int, rate: int = 1) -> tuple[int, int]:
 def same_output_size(size: int | None, stride: int) -> int | None:
     """Output size of a SAME (or fixed-padded) conv: ``ceil(size / stride)``."""
     return None if size is None else int(math.ceil(size / stride))
+
+
+def depthwise_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides=(1, 1), padding="SAME",
+                     dilations=(1, 1)) -> tf.Tensor:
+    """Depthwise conv with native dilation in the forward pass and a correct gradient.
+
+    ``DepthwiseConv2dNative`` with ``dilations`` converts to a dilated TFLite
+    DEPTHWISE_CONV_2D (``tf.nn.depthwise_conv2d`` lowers to SPACE_TO_BATCH_ND instead),
+    but on TF 2.21's CPU kernels its gradient ignores the dilation: the input gradient of a
+    rate-6 conv lands at +-1 pixel. The backward pass therefore differentiates the
+    space-to-batch formulation, which computes the same function.
+    """
+    strides, dilations = list(strides), list(dilations)
+
+    def native(x, k):
+        return tf.raw_ops.DepthwiseConv2dNative(
+            input=x, filter=k, strides=[1, *strides, 1], padding=padding,
+            dilations=[1, *dilations, 1])
+
+    if max(dilations) == 1:
+        return native(inputs, kernel)
+
+    @tf.custom_gradient
+    def conv(x, k):
+        def grad(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch([x, k])
+                reference = tf.nn.depthwise_conv2d(x, k, [1, *strides, 1], padding,
+                                                   dilations=dilations)
+            return tape.gradient(reference, [x, k], output_gradients=upstream)
+
+        return native(x, k), grad
+
+    return conv(inputs, kernel)

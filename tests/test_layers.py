@@ -79,6 +79,32 @@ def test_native_dilation_matches_keras_reference():
     np.testing.assert_allclose(np.asarray(ours_dw(x)), np.asarray(ref_dw(x)), atol=1e-4)
 
 
+@pytest.mark.parametrize("layer_cls", [AtrousConv2D, AtrousDepthwiseConv2D])
+def test_dilated_conv_gradients_match_the_keras_reference(layer_cls):
+    """The native dilated depthwise op's CPU gradient ignores the dilation; ours must not."""
+    x = tf.constant(random_inputs((1, 17, 17, 4)))
+    ours = layer_cls(**({"filters": 3} if layer_cls is AtrousConv2D else {}), kernel_size=3,
+                     dilation_rate=6, use_bias=False)
+    reference_cls = (keras.layers.Conv2D if layer_cls is AtrousConv2D
+                     else keras.layers.DepthwiseConv2D)
+    reference = reference_cls(**({"filters": 3} if layer_cls is AtrousConv2D else {}),
+                              kernel_size=3, dilation_rate=6, padding="same", use_bias=False)
+    ours(x)
+    reference(x)
+    reference.set_weights(ours.get_weights())
+    grads = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            centre = layer(x)[0, 8, 8]
+        grads.append(tape.gradient(centre, [x, layer.trainable_weights[0]]))
+    for got, want in zip(*grads):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+    # The centre output sees the input at offsets 0 and +-6 only.
+    reached = np.argwhere(np.abs(np.asarray(grads[0][0])[0].sum(-1)) > 0).tolist()
+    assert reached == [[r, c] for r in (2, 8, 14) for c in (2, 8, 14)]
+
+
 def test_strided_atrous_conv_is_rejected():
     with pytest.raises(ValueError, match="strides.*dilation_rate"):
         AtrousConv2D(4, 3, strides=2, dilation_rate=2)

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from deeplab.layers.atrous_conv2d import _pad_fixed
+from deeplab.ops import depthwise_conv2d
 
 
 @keras.saving.register_keras_serializable(package="deeplab")
@@ -13,9 +14,10 @@ class AtrousDepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """Keras ``DepthwiseConv2D`` with native dilation and optional fixed padding.
 
     ``tf.nn.depthwise_conv2d`` implements dilation with space-to-batch; the raw
-    ``DepthwiseConv2dNative`` op takes ``dilations`` directly, runs on the CPU, has
-    gradients, and converts to a dilated TFLite DEPTHWISE_CONV_2D with BN folded in
-    (verified_notes.md). Channels-last only.
+    ``DepthwiseConv2dNative`` op takes ``dilations`` directly and converts to a dilated
+    TFLite DEPTHWISE_CONV_2D with BN folded in (verified_notes.md). Its CPU gradient ignores
+    the dilation, so :func:`deeplab.ops.depthwise_conv2d` supplies the gradient of the
+    space-to-batch form. Channels-last only.
 
     Args:
         kernel_size: int or pair.
@@ -52,13 +54,8 @@ class AtrousDepthwiseConv2D(keras.layers.DepthwiseConv2D):
         if self.explicit_padding and max(self.strides) > 1:
             inputs = _pad_fixed(inputs, self.kernel_size, self.dilation_rate)
             padding = "VALID"
-        outputs = tf.raw_ops.DepthwiseConv2dNative(
-            input=inputs,
-            filter=tf.cast(self.kernel, inputs.dtype),
-            strides=[1, *self.strides, 1],
-            padding=padding,
-            dilations=[1, *self.dilation_rate, 1],
-        )
+        outputs = depthwise_conv2d(inputs, tf.cast(self.kernel, inputs.dtype), self.strides,
+                                   padding, self.dilation_rate)
         if self.use_bias:
             outputs = outputs + tf.cast(self.bias, outputs.dtype)
         if self.activation is not None:

@@ -8,6 +8,7 @@ import tensorflow as tf
 from deeplab.layers.aspp import ASPP
 from deeplab.layers.batch_norm import BatchNorm
 from deeplab.layers.conv_bn_act import apply_activation, l2_regularizer
+from deeplab.ops import depthwise_conv2d
 
 MERGES = ("concat", "sum")
 
@@ -123,13 +124,8 @@ class KSAC(ASPP):
         for i, rate in enumerate(self.atrous_rates):
             norm_index = 0 if self.shared_batch_norm else i
             if self.separable:
-                x = tf.raw_ops.DepthwiseConv2dNative(
-                    input=inputs,
-                    filter=tf.cast(self.depthwise_kernel, dtype),
-                    strides=[1, 1, 1, 1],
-                    padding="SAME",
-                    dilations=[1, rate, rate, 1],
-                )
+                x = depthwise_conv2d(inputs, tf.cast(self.depthwise_kernel, dtype),
+                                     dilations=(rate, rate))
                 x = self.depthwise_norms[norm_index](x, training=training)
                 x = apply_activation(x, self.activation)
                 x = tf.nn.conv2d(x, tf.cast(self.kernel, dtype), 1, "SAME")
