@@ -78,6 +78,11 @@ def depthwise_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides=(1, 1), paddi
 
     if max(dilations) == 1:
         return native(inputs, kernel)
+    if inputs.dtype == tf.float16:
+        # No float16 dilated DepthwiseConv2dNative on the CPU; float16 is a training policy,
+        # exports are float32, so the space-to-batch form costs nothing there.
+        return tf.nn.depthwise_conv2d(inputs, kernel, [1, *strides, 1], padding,
+                                      dilations=dilations)
 
     @tf.custom_gradient
     def conv(x, k):

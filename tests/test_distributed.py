@@ -42,3 +42,54 @@ def test_two_replicas_match_one_device(tmp_path):
                 np.linalg.norm(update_one) * np.linalg.norm(update_two))
             assert cosine > 0.999, key
     assert moved > 50  # the step changed the weights (and BN statistics)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_workers_on_localhost_train_and_only_the_chief_writes(tmp_path):
+    import json
+
+    from deeplab.data.synthetic import SyntheticConfig, build_synthetic
+
+    data = tmp_path / "data"
+    build_synthetic(str(data), SyntheticConfig(splits_to_sizes={"train": 16}, height=32,
+                                               width=32), num_shards=2)
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    processes, logs = [], []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**ENV, "TF_CONFIG": json.dumps(config)}
+        # Files, not pipes: an unread pipe fills up and blocks one worker, and with it the
+        # collective ops of the other.
+        logs.append(open(tmp_path / f"worker{index}.log", "w+"))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "deeplab.train", "--strategy=multi_worker",
+             f"--dataset_dir={data}", f"--train_logdir={tmp_path / 'train'}",
+             "--train_crop_size=33,33", "--train_batch_size=4", "--training_number_of_steps=3",
+             "--save_interval_steps=2", "--log_steps=1", "--depth_multiplier=0.35",
+             "--optimizer=adam", "--seed=0"],
+            stdout=logs[-1], stderr=subprocess.STDOUT, text=True, env=env, cwd=HERE.parent))
+    try:
+        for process in processes:
+            process.wait(timeout=600)
+    finally:
+        for process in processes:
+            process.kill()
+    outputs = []
+    for log in logs:
+        log.seek(0)
+        outputs.append(log.read())
+        log.close()
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    assert "with 2 replica(s)" in outputs[0] and "done at step 3" in outputs[1]
+    assert "saved" in outputs[0] and "saved" not in outputs[1]
+    names = sorted(p.name for p in (tmp_path / "train").iterdir())
+    assert "ckpt-3.index" in names and "config.json" in names
+    assert not any(name.startswith(".worker") for name in names)

@@ -199,3 +199,20 @@ def test_export_clis(tmp_path):
     assert bad.returncode != 0
     assert bad.stderr.strip().splitlines()[-1] == (
         "convert_to_tflite: --quantization=int8 needs --dataset_dir (calibration images)")
+
+
+def test_saved_model_cli_runs_the_export(exported, tmp_path):
+    """The export works with TF's own serving tooling, not only with tf.saved_model.load."""
+    from pathlib import Path
+
+    _, path, _ = exported
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    np.save(tmp_path / "image.npy", images((21, 34))[0])
+    result = subprocess.run(
+        [str(cli), "run", "--dir", str(path), "--tag_set", "serve", "--signature_def",
+         "serving_default", "--inputs", f"image={tmp_path / 'image.npy'}",
+         "--outdir", str(tmp_path / "out")],
+        capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    predictions = np.load(tmp_path / "out" / "semantic_predictions.npy")
+    assert predictions.shape == (1, 21, 34) and predictions.dtype == np.int32

@@ -179,3 +179,18 @@ def test_watch_stops_after_the_timeout(tiny_data, tmp_path):
     assert "no new checkpoint for 3s; stopping." in result.stdout
     assert (tmp_path / "eval" / "metrics-3.json").is_file()
     assert time.monotonic() - start < 120
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_training_keeps_float32_logits_and_loss(tiny_data, tmp_path, policy):
+    trainer = Trainer(tiny_config(tiny_data, tmp_path, mixed_precision=policy,
+                                  training_number_of_steps=2), log=lambda line: None)
+    assert trainer.model.get_layer("aspp").compute_dtype == policy.split("_")[1]
+    assert all(v.dtype == "float32" for v in trainer.model.weights)
+    if policy == "mixed_float16":
+        import keras
+
+        assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    result = trainer.train()
+    assert result["step"] == 2 and np.isfinite(result["loss"])
+    assert trainer.model.output.dtype == "float32"

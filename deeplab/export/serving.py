@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from deeplab.inference import predict_probabilities
 from deeplab.ops import resize_bilinear
+from deeplab.weights.store import checkpoint_weights
 
 PREDICTIONS = "semantic_predictions"
 PROBABILITIES = "semantic_probabilities"
@@ -45,6 +46,10 @@ class SegmentationServer(tf.Module):
                  with_probabilities=True):
         super().__init__(name="deeplab_server")
         self.model = model
+        # Keras 3 layers do not expose their trainable variables as trackable children; a
+        # SavedModel then keeps them only as function captures, which TF2's loader restores
+        # but TF1-style loaders (TF Serving, saved_model_cli run) leave uninitialised.
+        self.model_weights = checkpoint_weights(model)
         self.inference_scales = tuple(float(s) for s in inference_scales)
         self.add_flipped_images = add_flipped_images
         self.resize = (min_resize_value, max_resize_value, resize_factor)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,8 +86,9 @@ class Trainer:
             config.last_layer_gradient_multiplier, config.last_layers_contain_logits_only)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               weights=checkpoint_weights(self.model))
-        directory = config.train_logdir if self.is_chief else os.path.join(
-            config.train_logdir, f".worker-{os.getpid()}")
+        # Every worker must take part in a save; only the chief's lands in train_logdir.
+        directory = (config.train_logdir if self.is_chief
+                     else tempfile.mkdtemp(prefix="deeplab-worker-"))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory, max_to_keep=config.max_to_keep, checkpoint_name="ckpt")
 

@@ -1,0 +1,148 @@
+"""deeplab-predict on files, folders and videos; colormaps; sliding windows; Cityscapes ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deeplab.colormap import (
+    bit_get,
+    color_image_to_label,
+    get_colormap,
+    label_to_color_image,
+    pascal_colormap,
+)
+from deeplab.evaluation import Evaluator
+from deeplab.model import build_deeplab
+from deeplab.vis import cityscapes_eval_ids
+from deeplab.visualize import class_fractions, overlay
+from deeplab.weights.store import save_model
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+
+
+# === Colormaps: the values pinned by the original's get_dataset_colormap_test ===
+def test_pascal_colormap_values():
+    assert [bit_get(9, i) for i in range(4)] == [1, 0, 0, 1]
+    colormap = pascal_colormap()
+    assert colormap.shape == (512, 3)
+    assert colormap[5].tolist() == [128, 0, 128]
+    assert colormap[23].tolist() == [128, 192, 128]
+    assert colormap[37].tolist() == [128, 0, 192]
+    assert colormap[127].tolist() == [224, 192, 192]
+    assert colormap[175].tolist() == [192, 160, 192]
+    colors = label_to_color_image(np.array([[0, 16, 16], [52, 7, 52]]))
+    assert colors.tolist() == [[[0, 0, 0], [0, 64, 0], [0, 64, 0]],
+                               [[0, 64, 192], [128, 128, 128], [0, 64, 192]]]
+
+
+def test_colormap_errors_and_inverse():
+    with pytest.raises(ValueError, match=r"\[0, 512\)"):
+        label_to_color_image(np.array([[600]]))
+    with pytest.raises(ValueError, match=r"\[H, W\]"):
+        label_to_color_image(np.array([1, 2]))
+    with pytest.raises(ValueError, match="Unknown colormap"):
+        get_colormap("viridis")
+    assert get_colormap("cityscapes")[0].tolist() == [128, 64, 128]
+    assert get_colormap("cityscapes")[18].tolist() == [119, 11, 32]
+    labels = np.array([[0, 1, 15], [255, 20, 3]])
+    np.testing.assert_array_equal(color_image_to_label(label_to_color_image(labels)), labels)
+    with pytest.raises(ValueError, match=r"Colour \(1, 2, 3\) is not in the pascal colormap"):
+        color_image_to_label(np.array([[[1, 2, 3]]]))
+
+
+def test_cityscapes_train_ids_become_eval_ids():
+    ids = cityscapes_eval_ids(np.array([[0, 1, 18], [10, 255, 13]]))
+    assert ids.tolist() == [[7, 8, 33], [23, 255, 26]]
+
+
+def test_overlay_and_class_fractions():
+    image = np.full((4, 6, 3), 200, np.uint8)
+    labels = np.zeros((4, 6), np.int64)
+    labels[:, :3] = 15
+    picture = overlay(image, labels, class_names=[f"c{i}" for i in range(21)])
+    assert picture.shape[0] == 4 and picture.shape[1] > 6
+    # Class 0 is left unpainted; class 15 (person, (192, 128, 128)) blended at alpha 0.5.
+    assert picture[0, 5].tolist() == [200, 200, 200]
+    assert picture[0, 0].tolist() == [196, 164, 164]
+    assert class_fractions(labels, ["bg"] + ["x"] * 14 + ["person"]) == {"bg": 0.5, "person": 0.5}
+
+
+# === Sliding window ===
+def test_sliding_window_covering_the_image_equals_whole_image():
+    model = build_deeplab(num_classes=3, depth_multiplier=0.35)
+    image = tf.random.uniform((1, 40, 57, 3), 0, 255)
+    whole = Evaluator(model).probabilities(image)
+    tiled = Evaluator(model, sliding_window=(64, 32)).probabilities(image)
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+    overlapping = Evaluator(model, sliding_window=(33, 16)).probabilities(image)
+    assert overlapping.shape == (1, 40, 57, 3)
+    np.testing.assert_allclose(tf.reduce_sum(overlapping, -1), 1.0, atol=1e-5)
+
+
+# === deeplab-predict ===
+def write_image(path, rng, size=(60, 80)):
+    cv2.imwrite(str(path), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+
+
+def test_predict_on_files_folders_and_a_video(tmp_path):
+    rng = np.random.default_rng(0)
+    model = build_deeplab(num_classes=21, depth_multiplier=0.35)
+    weights = save_model(model, tmp_path / "m.weights.h5")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png"):
+        write_image(folder / name, rng)
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), rng.integers(0, 256, (30, 40), dtype=np.uint8))
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (48, 32))
+    for _ in range(3):
+        writer.write(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "deeplab.predict", f"--model={weights}", f"--input={folder}",
+         f"--input={gray}", f"--input={video}", f"--output_dir={out}", "--max_size=65"],
+        capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {p.name for p in out.iterdir()}
+    assert {"a_overlay.png", "a_mask.png", "b_overlay.png", "gray_mask.png",
+            "clip_overlay.mp4"} <= names
+    mask = cv2.imread(str(out / "a_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (60, 80) and mask.max() < 21
+    assert "a.jpg: " in result.stdout and "%" in result.stdout
+    frames = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+    assert int(frames.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def test_predict_with_the_original_float_tflite(tmp_path, reference_dir):
+    from conftest import reference_file
+
+    model = reference_file(reference_dir, "tflite/deeplabv3_257_mv_gpu.tflite")
+    image = reference_file(reference_dir, "golden_coral/bird.bmp")
+    result = subprocess.run(
+        [sys.executable, "-m", "deeplab.predict", f"--model={model}", f"--input={image}",
+         f"--output_dir={tmp_path}", "--tflite_input_range=-1,1"],
+        capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "bird.bmp: background" in result.stdout and "bird " in result.stdout
+    assert cv2.imread(str(tmp_path / "bird_mask.png"), cv2.IMREAD_UNCHANGED).shape == (343, 512)
+
+
+def test_predict_errors_are_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "deeplab.predict", f"--model={tmp_path / 'x.bin'}",
+         f"--input={tmp_path}", f"--output_dir={tmp_path / 'o'}"],
+        capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("deeplab-predict: ")
+    assert "not a model this tool reads" in result.stderr
