@@ -35,8 +35,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the random weights and images.")
 flags.DEFINE_boolean("localize_backbone", False,
                      "Keep only the centre tap of the backbone's convs (after the stem) to see "
                      "the head's own taps.")
-flags.DEFINE_enum("xla", "auto", ["auto", "on", "off"],
-                  "Gradient under XLA; auto: when the model has dilated depthwise convs.")
+flags.DEFINE_boolean("xla", False, "Compute the gradient under XLA (slower on the CPU).")
 flags.DEFINE_boolean("log_scale", False, "Log colour scale in the heatmap.")
 flags.DEFINE_string("output", "erf", "Output prefix: writes <output>.png and <output>.npy.")
 FLAGS = flags.FLAGS
@@ -76,8 +75,7 @@ def main(argv):
             localize_backbone(model)
         images = (load_images(FLAGS.images, size, FLAGS.num_images) if FLAGS.images
                   else random_images(FLAGS.num_images, size, FLAGS.seed))
-        xla = {"auto": None, "on": True, "off": False}[FLAGS.xla]
-        erf = compute_erf(model, images, FLAGS.class_index, FLAGS.mode, jit_compile=xla)
+        erf = compute_erf(model, images, FLAGS.class_index, FLAGS.mode, jit_compile=FLAGS.xla)
     except (ValueError, OSError) as error:
         sys.exit(f"erf: {error}")
     found = find_satellites(erf)

@@ -11,7 +11,6 @@ from deeplab.analysis.erf import (
     erf_center,
     expected_satellites,
     find_satellites,
-    has_dilated_depthwise,
     localize_backbone,
     mass_radii,
 )
@@ -45,12 +44,12 @@ def test_erf_of_a_dilated_conv_is_its_kernel_at_the_taps():
         compute_erf(model, random_images(1, (9, 9)), class_index=2)
 
 
-def test_dilated_depthwise_gradient_goes_through_xla():
-    """TF's CPU gradient of a native dilated depthwise conv ignores the rate; XLA's does not."""
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_dilated_depthwise_erf_lands_on_the_rate_3_taps(jit_compile):
+    """TF's own CPU gradient of a native dilated depthwise conv ignores the rate; ours not."""
     model = _linear_model(AtrousDepthwiseConv2D(3, dilation_rate=3, use_bias=False))
     model.layers[-1].set_weights([np.ones((3, 3, 3, 1), np.float32)])
-    assert has_dilated_depthwise(model)
-    erf = compute_erf(model, random_images(1, (9, 9)))
+    erf = compute_erf(model, random_images(1, (9, 9)), jit_compile=jit_compile)
     expected = np.zeros((9, 9))
     expected[1:8:3, 1:8:3] = 1 / 9
     np.testing.assert_allclose(erf, expected, atol=1e-7)

@@ -11,7 +11,6 @@ rate, which vanish once r > (ceil(S/OS) - 1) / 2 (papers.md §2.5, §7.6).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -28,16 +27,6 @@ if TYPE_CHECKING:
 MODES = ("positive", "abs")
 # The eight rays from the centre (dy, dx): the satellites of a 3x3 atrous tap.
 RAYS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
-
-
-def has_dilated_depthwise(model: keras.Layer) -> bool:
-    """Whether the model runs a native dilated depthwise conv (``AtrousDepthwiseConv2D``)."""
-    from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
-
-    return any(
-        isinstance(layer, AtrousDepthwiseConv2D) and max(layer.dilation_rate) > 1
-        for layer in model._flatten_layers(include_self=True, recursive=True)
-    )
 
 
 def localize_backbone(model: keras.Model) -> int:
@@ -71,7 +60,7 @@ def compute_erf(
     images: Iterable[np.ndarray],
     class_index: int | None = None,
     mode: str = "positive",
-    jit_compile: bool | None = None,
+    jit_compile: bool = False,
 ) -> np.ndarray:
     """ERF of the centre output pixel, averaged over ``images`` and normalised to sum 1.
 
@@ -82,20 +71,15 @@ def compute_erf(
             the logits over classes.
         mode: "positive" keeps the positive part of the gradient (OpenERF), "abs" its
             magnitude (Luo et al.).
-        jit_compile: compute the gradient under XLA. None: only when the model has
-            native dilated depthwise convs, whose TF CPU gradient ignores the dilation
-            (XLA's is right).
+        jit_compile: compute the gradient under XLA (slower on the CPU; the same result:
+            ``deeplab.ops.depthwise_conv2d`` gives native dilated depthwise convs their
+            correct gradient).
 
     Returns:
         ``[H, W]`` float64 map summing to 1.
     """
     if mode not in MODES:
         raise ValueError(f"compute_erf: mode must be one of {MODES}, got {mode!r}.")
-    if jit_compile is None:
-        jit_compile = has_dilated_depthwise(model)
-    elif not jit_compile and has_dilated_depthwise(model):
-        logging.warning("compute_erf: without XLA, TF's gradient of the dilated depthwise "
-                        "convs ignores their rate; the ERF will be wrong.")
     import tensorflow as tf
 
     gradient = _gradient_function(model, class_index, jit_compile)
