@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job end to end on the embedded default, on the CPU (about 6-8 minutes on 2 cores):
+# The main job end to end on the embedded default, on the CPU (about 5 minutes on 2 cores):
 # installs deeplab-keras into a virtualenv, builds the synthetic data set, trains a MobileNetV2
 # DeepLabv3+ from scratch, evaluates it, writes overlays, and prints the mIoU.
 #   DEEPLAB_WORKSPACE=/path bash scripts/quickstart.sh   (default ./workspace)

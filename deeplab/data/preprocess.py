@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from deeplab.ops import resize_bilinear, resize_nearest
+
 _PROB_OF_FLIP = 0.5
 
 
@@ -180,9 +182,9 @@ def _resize(images: tf.Tensor, size, method: str) -> tf.Tensor:
     if squeeze:
         images = tf.expand_dims(images, 0)
     if method == "nearest":
-        out = tf.raw_ops.ResizeNearestNeighbor(images=images, size=size, align_corners=True)
-    else:
-        out = tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=True)
+        out = resize_nearest(images, size)
+    else:  # float32 out whatever the input type, as TF1's resize_bilinear
+        out = resize_bilinear(tf.cast(images, tf.float32), size)
     return tf.squeeze(out, [0]) if squeeze else out
 
 
