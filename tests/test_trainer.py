@@ -194,3 +194,39 @@ def test_mixed_precision_training_keeps_float32_logits_and_loss(tiny_data, tmp_p
     result = trainer.train()
     assert result["step"] == 2 and np.isfinite(result["loss"])
     assert trainer.model.output.dtype == "float32"
+
+
+def test_tensorboard_scalars_and_image_summaries(tiny_data, tmp_path):
+    import tensorflow as tf
+
+    Trainer(tiny_config(tiny_data, tmp_path, save_summaries_images=True, save_summaries_secs=0,
+                        training_number_of_steps=2, log_steps=1), log=lambda line: None).train()
+    tags = set()
+    for events in tmp_path.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"loss/cross_entropy", "learning_rate", "images_per_second", "steps_per_second",
+            "image", "label", "prediction"} <= tags
+
+
+def test_convert_to_tflite_int8_from_records(tiny_data, tmp_path):
+    from deeplab.config import ModelConfig
+    from deeplab.model import DeepLab
+    from deeplab.weights.store import save_model
+
+    weights = save_model(DeepLab(ModelConfig(num_classes=6, depth_multiplier=0.35)),
+                         tmp_path / "m.weights.h5")
+    output = tmp_path / "m_int8.tflite"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "export/convert_to_tflite.py"), f"--checkpoint_path={weights}",
+         "--crop_size=33,33", "--quantization=int8", f"--dataset_dir={tiny_data}",
+         "--calibration_steps=4", f"--output_tflite_path={output}"],
+        capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "QUANTIZE" in result.stdout and "ARG_MAX" in result.stdout
+    labels = (tmp_path / "m_int8.labels.txt").read_text().split()
+    assert labels[:2] == ["background", "disc"] and len(labels) == 6
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(output))
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
