@@ -26,12 +26,13 @@ def segment_whole_image(
     predict_labels: Callable[[np.ndarray], np.ndarray],
     image: np.ndarray,
     canvas,
-    pad_value: float = 127.5,
+    pad_value=127.5,
 ) -> np.ndarray:
     """Labels [H, W] for an RGB image of any size with a fixed-size predictor.
 
     The image is resized (bilinear) to fit ``canvas`` (int or (h, w)), padded bottom/right
-    with ``pad_value`` (the backbone's mean pixel, ~0 after preprocessing),
+    with ``pad_value`` (the backbone's mean pixel, a scalar or per channel; ~0 after
+    preprocessing),
     ``predict_labels`` maps the uint8 canvas to labels of the canvas size, and the valid
     window is resized back (nearest), as the original's export and vis did.
     """
@@ -69,7 +70,8 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
 
     config = model.config
     stride = config.logits_stride
-    pad_value = config.backbone_spec.mean_pixel[0]
+    # Per-channel mean pixel (ImageNet mean for ResNet-v1): pad the mean-subtracted image with 0.
+    mean = tf.constant(config.backbone_spec.mean_pixel, images.dtype)
     shape = tf.shape(images)
     height, width = shape[1], shape[2]
     total, count = 0.0, 0
@@ -87,8 +89,7 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
             if config.crop_size:
                 target_h = tf.maximum(target_h, config.crop_size[0])
                 target_w = tf.maximum(target_w, config.crop_size[1])
-            x = tf.pad(x, [[0, 0], [0, target_h - h], [0, target_w - w], [0, 0]],
-                       constant_values=pad_value)
+            x = tf.pad(x - mean, [[0, 0], [0, target_h - h], [0, target_w - w], [0, 0]]) + mean
             logits = model(x, training=False)[:, :h, :w]
             if flip:
                 logits = tf.reverse(logits, [2])

@@ -23,7 +23,7 @@ class KerasSegmenter:
     def __init__(self, model, max_size: int = DEFAULT_SIZE):
         self.model = model
         self.canvas = model.config.crop_size or (max_size, max_size)
-        self.pad_value = model.config.backbone_spec.mean_pixel[0]
+        self.pad_value = model.config.backbone_spec.mean_pixel
         self.num_classes = model.config.num_classes
 
     def labels(self, image: np.ndarray) -> np.ndarray:

@@ -70,7 +70,7 @@ def main(argv):
                 raise ValueError("--quantization=int8 needs --dataset_dir (calibration images)")
             calibration = record_images(FLAGS.dataset_dir, FLAGS.calibration_split, crop,
                                         FLAGS.calibration_steps, FLAGS.dataset,
-                                        model.config.backbone_spec.mean_pixel[0])
+                                        model.config.backbone_spec.mean_pixel)
         flatbuffer = convert_to_tflite(model, crop, FLAGS.quantization, FLAGS.output,
                                        calibration, FLAGS.inference_type)
         path = write_tflite(flatbuffer, FLAGS.output_tflite_path, class_names)

@@ -216,3 +216,14 @@ def test_saved_model_cli_runs_the_export(exported, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     predictions = np.load(tmp_path / "out" / "semantic_predictions.npy")
     assert predictions.shape == (1, 21, 34) and predictions.dtype == np.int32
+
+
+def test_internal_padding_uses_the_per_channel_mean_pixel():
+    """ResNet-v1 subtracts the ImageNet mean: padded pixels must be that mean, not 127.5."""
+    model = build_deeplab(model_variant="resnet_v1_50", num_classes=3)
+    image = np.random.default_rng(0).uniform(0, 255, (1, 20, 20, 3)).astype("float32")
+    padded = np.empty((1, 33, 33, 3), "float32")
+    padded[:] = model.config.backbone_spec.mean_pixel
+    padded[:, :20, :20] = image
+    want = tf.nn.softmax(model(padded))[:, :20, :20]
+    np.testing.assert_allclose(predict_probabilities(model, tf.constant(image)), want, atol=1e-5)

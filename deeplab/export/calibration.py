@@ -7,7 +7,7 @@ import numpy as np
 from deeplab.inference import fit_size
 
 
-def fit_to_canvas(image: np.ndarray, canvas, pad_value: float = 127.5) -> np.ndarray:
+def fit_to_canvas(image: np.ndarray, canvas, pad_value=127.5) -> np.ndarray:
     """Resizes an RGB image to fit ``canvas`` (h, w) and pads bottom/right, as inference does."""
     import cv2
 
@@ -18,7 +18,7 @@ def fit_to_canvas(image: np.ndarray, canvas, pad_value: float = 127.5) -> np.nda
 
 
 def record_images(dataset_dir: str, split: str, crop_size, steps: int, dataset=None,
-                  pad_value: float = 127.5):
+                  pad_value=127.5):
     """A callable yielding up to ``steps`` images of ``split`` fitted to ``crop_size``."""
     from deeplab.data.pipeline import PreprocessConfig, make_dataset
 

@@ -154,11 +154,11 @@ class Trainer:
                 logits, labels, c.model.num_classes, self.ignore_label, c.label_weights,
                 c.top_k_percent_pixels, c.hard_example_mining_step, step,
                 upsample_logits=c.upsample_logits and c.model.upsampling != "duc")
-            regularization = tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses]) \
-                if self.model.losses else 0.0
+            regularization = tf.add_n(
+                [tf.constant(0.0)] + [tf.cast(x, tf.float32) for x in self.model.losses])
             total = (loss + regularization) / self.strategy.num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(total) if hasattr(
-                self.optimizer, "scale_loss") else total
+            # Identity unless the optimizer scales losses (float16 LossScaleOptimizer).
+            scaled = self.optimizer.scale_loss(total)
         variables = self.model.trainable_variables
         grads = tape.gradient(scaled, variables)
         grads = [g * self.multipliers[v.path] if v.path in self.multipliers and g is not None
