@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplab.colormap_tables import ADE20K_COLORS, MAPILLARY_VISTAS_COLORS
+
 # Cityscapes train ids 0..18: road, sidewalk, building, wall, fence, pole, traffic light,
 # traffic sign, vegetation, terrain, sky, person, rider, car, truck, bus, train, motorcycle,
 # bicycle.
@@ -40,7 +42,24 @@ def cityscapes_colormap() -> np.ndarray:
     return colormap
 
 
-COLORMAPS = {"pascal": pascal_colormap, "cityscapes": cityscapes_colormap}
+def ade20k_colormap() -> np.ndarray:
+    """151 ADE20K colours: 0 is "other" (black), 1..150 the SceneParsing classes."""
+    return np.asarray(ADE20K_COLORS, dtype=np.int64)
+
+
+def mapillary_vistas_colormap() -> np.ndarray:
+    """66 Mapillary Vistas colours (65 classes + unlabeled)."""
+    return np.asarray(MAPILLARY_VISTAS_COLORS, dtype=np.int64)
+
+
+# "mapillary_vistas" is the original's dataset name; "mapillary" is the short form.
+COLORMAPS = {
+    "pascal": pascal_colormap,
+    "cityscapes": cityscapes_colormap,
+    "ade20k": ade20k_colormap,
+    "mapillary_vistas": mapillary_vistas_colormap,
+    "mapillary": mapillary_vistas_colormap,
+}
 
 
 def get_colormap(name: str) -> np.ndarray:

@@ -45,6 +45,9 @@ flags.DEFINE_list("tflite_ours", ["float:257", "int8:513"],
                   "Export our MobileNetV2 DeepLabv3 (random weights) and time it: "
                   "quantization:size.")
 flags.DEFINE_integer("tflite_threads", 2, "Interpreter threads.")
+flags.DEFINE_integer("tflite_goal_rounds", 30,
+                     "Interleaved rounds of our export against the original's TFLite file "
+                     "with the same imported weights (0: skip).")
 flags.DEFINE_boolean("peers", True, "Time keras-hub's DeepLabV3 when it is installed.")
 flags.DEFINE_integer("goal_rounds", 7,
                      "Interleaved rounds (ours, keras-hub, matmul) for the Xception-65 targets; "
@@ -67,6 +70,7 @@ def main(argv):
             tflite_models=tuple((reference_tflite_models() if FLAGS.tflite_reference else [])
                                 + FLAGS.tflite_models),
             tflite_ours=tuple(FLAGS.tflite_ours), tflite_threads=FLAGS.tflite_threads,
+            tflite_goal_rounds=FLAGS.tflite_goal_rounds,
             peers=FLAGS.peers, goal_rounds=FLAGS.goal_rounds)
         unknown = [c for c in settings.configs + ((settings.train_config,) if
                                                   settings.train_config else ())

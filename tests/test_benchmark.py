@@ -13,8 +13,8 @@ from conftest import reference_file
 
 from deeplab.benchmark import forward, harness, paired, peak, timing
 from deeplab.benchmark.goals import goal_values
-from deeplab.benchmark.report import _goal_lines, format_report
-from deeplab.benchmark.tflite import tflite_latency
+from deeplab.benchmark.report import _goal_lines, _tflite_goal_lines, format_report
+from deeplab.benchmark.tflite import same_weights_goals, tflite_latency
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -110,6 +110,29 @@ def test_tflite_latency_of_the_original_float_file(reference_dir):
     assert row["input"] == "float32 [1, 257, 257, 3]"
     assert row["output"] == "float32 [1, 257, 257, 21]"
     assert row["latency_ms"] > 0
+
+
+def test_same_weights_tflite_goal_times_both_files_in_turn(reference_dir, monkeypatch):
+    path = str(reference_file(reference_dir, "tflite/deeplabv3_257_mv_gpu.tflite"))
+    seen = []
+    real = paired.interleaved_times
+
+    def recording(calls, rounds):
+        times = real(calls, rounds)
+        seen.extend(times)
+        return times
+
+    monkeypatch.setattr(paired, "interleaved_times", recording)
+    goals = same_weights_goals([path, "/elsewhere/unrelated.tflite"], threads=2, rounds=3,
+                               log=lambda message: None)
+    assert list(goals) == ["deeplabv3_257_mv_gpu.tflite"]  # the int8 file was not given
+    goal = goals["deeplabv3_257_mv_gpu.tflite"]
+    ratios = sorted(t["ours"] / t["original"] for t in seen)
+    assert (goal["rounds"], goal["target"], goal["ours"]) == (3, 0.9, "float (logits)")
+    assert goal["median"] == round(ratios[1], 3) and goal["low"] == round(ratios[0], 3)
+    (line,) = _tflite_goal_lines(goals)
+    assert line.startswith("- our float (logits) export over deeplabv3_257_mv_gpu.tflite: ")
+    assert line.endswith(": met" if goal["median"] <= 0.9 else ": NOT met")
 
 
 def test_tiny_run_end_to_end(monkeypatch):

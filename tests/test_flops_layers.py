@@ -41,7 +41,9 @@ def test_aspp_branches_hand_computed(model):
     # Separable branch: depthwise 3x3 + pointwise, on 5x5 positions.
     assert rows["aspp/aspp1"].madds == 25 * 9 * cin + 25 * cin * 256
     assert rows["aspp/aspp1"].parameters == 9 * cin + 2 * cin + cin * 256 + 2 * 256
-    assert rows["aspp/concat_projection"].madds == 25 * 5 * 256 * 256
+    # Projection: [aspp0..aspp3] on 5x5 positions; the pooled branch's share on its
+    # 1x1 map (a per-image bias), not on its 5x5 resize.
+    assert rows["aspp/concat_projection"].madds == 25 * 4 * 256 * 256 + 256 * 256
 
 
 def test_space_to_batch_pads_each_atrous_branch(model):

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from layer_test_utils import random_inputs, run_layer_test
 
+from deeplab.analysis.flops import count_madds
 from deeplab.layers import (
     ASPP,
     DUC,
@@ -21,6 +22,7 @@ from deeplab.layers import (
     Preprocess,
     ResizeLike,
 )
+from deeplab.ops import resize_bilinear
 
 
 def ramp(n):
@@ -205,6 +207,44 @@ def test_aspp_pooled_branch_equals_global_mean_when_kernel_covers_map():
     np.testing.assert_allclose(np.asarray(pooled(x)), np.asarray(global_mean(x)), atol=1e-5)
     with pytest.raises(ValueError, match="larger than the feature map"):
         ASPP(5, pooling_size=(17, 17))(x)
+
+
+def _aspp_by_concat(aspp, x, training):
+    """The original's ASPP: resize the pooled branch, concat everything, project."""
+    pooled = aspp.pooling_branch(tf.reduce_mean(x, axis=[1, 2], keepdims=True), training=training)
+    branches = [resize_bilinear(pooled, tf.shape(x)[1:3]), aspp.aspp0(x, training=training)]
+    branches += [b(x, training=training) for b in aspp.rate_branches]
+    return aspp.projection(tf.concat(branches, axis=-1), training=training)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_aspp_image_bias_projection_equals_resize_and_concat(training):
+    x = random_inputs((2, 11, 11, 6))
+    # momentum 0.5: one training call moves the statistics visibly.
+    options = dict(atrous_rates=(2,), separable=False, dropout=0.0, batch_norm_momentum=0.5)
+    aspp, twin = ASPP(5, **options), ASPP(5, **options)
+    aspp(x)
+    twin(x)
+    rng = np.random.default_rng(3)
+    # Non-trivial BN statistics, so that the inference form's folded scale matters.
+    aspp.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in aspp.get_weights()])
+    twin.set_weights(aspp.get_weights())
+    expected = _aspp_by_concat(twin, x, training)
+    np.testing.assert_allclose(np.asarray(aspp(x, training=training)), np.asarray(expected),
+                               rtol=1e-5, atol=1e-5)
+    # Training mode updates the projection's moving statistics with the concat's batch stats.
+    for ours, theirs in zip(aspp.projection.bn.weights, twin.projection.bn.weights):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5)
+
+
+def test_aspp_image_bias_saves_the_pooled_share_of_the_projection():
+    inputs = keras.Input((33, 33, 16))
+    model = keras.Model(inputs, ASPP(8, atrous_rates=(3,), separable=False)(inputs))
+    total = count_madds(model, (1, 33, 33, 16))
+    # image pooling 16->8 at 1x1, aspp0 16->8, aspp1 3x3 16->8, projection: 16->8 at 33x33
+    # for [aspp0; aspp1] plus 8->8 at 1x1 for the pooled bias (not 24->8 at 33x33).
+    expected = 16 * 8 + 33 * 33 * 16 * 8 + 33 * 33 * 9 * 16 * 8 + 33 * 33 * 16 * 8 + 8 * 8
+    assert total == expected
 
 
 def test_aspp_without_rates_is_the_mobilenet_head():

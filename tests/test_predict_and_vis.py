@@ -44,6 +44,26 @@ def test_pascal_colormap_values():
                                [[0, 64, 192], [128, 128, 128], [0, 64, 192]]]
 
 
+def test_ade20k_and_mapillary_colormap_values():
+    ade = get_colormap("ade20k")
+    assert ade.shape == (151, 3)
+    assert ade[[1, 3, 10, 20]].tolist() == [[120, 120, 120], [6, 230, 230], [4, 250, 7],
+                                            [204, 70, 3]]
+    colors = label_to_color_image(np.array([[1, 3], [10, 20]]), "ade20k")
+    assert colors.tolist() == [[[120, 120, 120], [6, 230, 230]], [[4, 250, 7], [204, 70, 3]]]
+    with pytest.raises(ValueError, match=r"\[0, 151\) for the ade20k colormap"):
+        label_to_color_image(np.array([[250]]), "ade20k")
+    mapillary = get_colormap("mapillary")
+    assert mapillary.shape == (66, 3)
+    assert mapillary[3].tolist() == [190, 153, 153]
+    assert mapillary[6].tolist() == [102, 102, 156]
+    np.testing.assert_array_equal(get_colormap("mapillary_vistas"), mapillary)
+    assert [len(get_colormap(n)) for n in ("pascal", "cityscapes", "ade20k", "mapillary")] == [
+        512, 256, 151, 66]
+    # Every ADE20K class (1..150) is coloured, and only "other" (0) is black.
+    assert (ade[1:].sum(axis=1) > 0).all() and ade[0].tolist() == [0, 0, 0]
+
+
 def test_colormap_errors_and_inverse():
     with pytest.raises(ValueError, match=r"\[0, 512\)"):
         label_to_color_image(np.array([[600]]))

@@ -29,6 +29,9 @@ class Settings:
         tflite_models: TFLite files to time (the original release's, and any others).
         tflite_ours: our MobileNetV2 exports to time, "float:257" / "int8:513" style.
         tflite_threads, tflite_iterations: interpreter settings.
+        tflite_goal_rounds: interleaved rounds of the same-weights comparison against
+            the original's files among ``tflite_models`` (0: skip), see
+            :func:`deeplab.benchmark.tflite.same_weights_goals`.
         peers: time keras-hub (when installed) at ``peer_size``.
         goal_rounds: interleaved rounds for the issue's targets (0: skip), see
             :func:`deeplab.benchmark.goals.paired_goals`.
@@ -50,6 +53,7 @@ class Settings:
     tflite_ours: tuple[str, ...] = ("float:257", "int8:513")
     tflite_threads: int = 2
     tflite_iterations: int = 10
+    tflite_goal_rounds: int = 30
     peers: bool = True
     peer_size: int = 512
     goal_rounds: int = 7
@@ -183,6 +187,12 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
     if settings.pipeline_batches:
         results["pipeline"] = _optional("pipeline", lambda: _pipeline(settings, log), log)
     results["tflite"] = _tflite_rows(settings, log)
+    if settings.tflite_goal_rounds:
+        from deeplab.benchmark.tflite import same_weights_goals
+
+        results["tflite_goals"] = _optional("tflite goals", lambda: same_weights_goals(
+            settings.tflite_models, settings.tflite_threads, settings.tflite_goal_rounds, log),
+            log)
     results["elapsed_s"] = round(time.time() - start, 1)
     # Other users of the cores distort the figures: the load at both ends says how much.
     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]

@@ -35,6 +35,18 @@ def _goal_lines(goals: dict) -> list[str]:
     return lines
 
 
+def _tflite_goal_lines(goals: dict) -> list[str]:
+    lines = []
+    for name, goal in goals.items():
+        met = "met" if goal["median"] <= goal["target"] else "NOT met"
+        lines.append(f"- our {goal['ours']} export over {name}: {goal['median']:.3f} "
+                     f"({goal['ours_ms']} vs {goal['original_ms']} ms; median of "
+                     f"{goal['rounds']} interleaved rounds, range {goal['low']:.3f}-"
+                     f"{goal['high']:.3f}; {goal['threads']} threads; target <= "
+                     f"{goal['target']}): {met}")
+    return lines
+
+
 def format_report(results: dict, markdown: bool = False) -> str:
     """All sections of a :func:`deeplab.benchmark.harness.run_benchmark` result."""
     h = "### " if markdown else ""
@@ -87,6 +99,10 @@ def format_report(results: dict, markdown: bool = False) -> str:
             ["model", "input", "output", "threads", "latency ms"],
             [[r["model"], r.get("input", "-"), r.get("output", "-"), r.get("threads", "-"),
               r.get("latency_ms", r.get("skipped"))] for r in results["tflite"]], markdown)]
+    goals = results.get("tflite_goals")
+    if goals:
+        out += ["", f"{h}TFLite goals (same network and weights as the original's file)"]
+        out += [f"skipped: {goals['skipped']}"] if "skipped" in goals else _tflite_goal_lines(goals)
     text = "\n".join(out)
     return _blank_line_before_tables(text) if markdown else text
 

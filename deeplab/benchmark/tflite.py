@@ -27,27 +27,12 @@ def reference_tflite_models() -> list[str]:
 
 def tflite_latency(model: str | bytes, name: str, threads: int = 2, iterations: int = 10) -> dict:
     """Median invoke latency of a TFLite model (a path or flatbuffer bytes) on random input."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    if isinstance(model, bytes):
-        interpreter = Interpreter(model_content=model, num_threads=threads)
-    else:
-        interpreter = Interpreter(model_path=model, num_threads=threads)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    rng = np.random.default_rng(0)
-    dtype = np.dtype(detail["dtype"])
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        data = rng.integers(info.min, info.max, detail["shape"], endpoint=True).astype(dtype)
-    else:
-        data = rng.uniform(-1, 1, detail["shape"]).astype(dtype)
-    interpreter.set_tensor(detail["index"], data)
+    interpreter = _interpreter_with_random_input(model, threads)
     timing = time_call(interpreter.invoke, iterations)
-    output = interpreter.get_output_details()[0]
+    tensor, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     return {
         "model": name,
-        "input": f"{dtype.name} {[int(d) for d in detail['shape']]}",
+        "input": f"{np.dtype(tensor['dtype']).name} {[int(d) for d in tensor['shape']]}",
         "output": f"{np.dtype(output['dtype']).name} {[int(d) for d in output['shape']]}",
         "threads": threads,
         "latency_ms": round(1000 * timing.median_s, 1),
@@ -72,3 +57,83 @@ def export_ours(preset: str, size: int, quantization: str, calibration_images: i
     output = "argmax" if quantization == "int8" else "logits"
     return convert_to_tflite(model, (size, size), quantization, output,
                              representative_images=images if quantization == "int8" else None)
+
+
+# The issue's TFLite targets: (original file, our quantization, our output, max ratio).
+SAME_WEIGHTS_GOALS = (
+    ("deeplabv3_257_mv_gpu.tflite", "float", "logits", 0.9),
+    ("deeplabv3_mnv2_pascal_quant.tflite", "int8", "argmax", 0.8),
+)
+
+
+def export_same_weights(path: str, quantization: str, output: str,
+                        calibration_images: int = 4) -> bytes:
+    """Our export of the network in an original ``.tflite`` file, with its weights.
+
+    The config (input size, backbone, head) is read from the file and the weights are
+    imported (:mod:`deeplab.weights.tflite_import`), so both sides run the same network
+    and the ratio measures the export alone. int8 calibrates on random images: latency
+    does not depend on the quantisation ranges.
+    """
+    from deeplab.export.tflite import convert_to_tflite
+    from deeplab.model import build_deeplab
+    from deeplab.weights.tflite_import import import_tflite_weights, infer_model_config
+
+    config = infer_model_config(path)
+    model = build_deeplab(config)
+    import_tflite_weights(model, path)
+    rng = np.random.default_rng(0)
+
+    def images():
+        return (rng.uniform(0, 255, (*config.crop_size, 3)) for _ in range(calibration_images))
+
+    return convert_to_tflite(model, config.crop_size, quantization, output,
+                             representative_images=images if quantization == "int8" else None)
+
+
+def _interpreter_with_random_input(model: str | bytes, threads: int):
+    """A LiteRT interpreter (default XNNPACK delegate) with a random input set."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = (Interpreter(model_content=model, num_threads=threads)
+                   if isinstance(model, bytes) else
+                   Interpreter(model_path=model, num_threads=threads))
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    dtype = np.dtype(detail["dtype"])
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        data = rng.integers(info.min, info.max, detail["shape"], endpoint=True).astype(dtype)
+    else:
+        data = rng.uniform(-1, 1, detail["shape"]).astype(dtype)
+    interpreter.set_tensor(detail["index"], data)
+    return interpreter
+
+
+def same_weights_goals(reference_paths, threads: int = 2, rounds: int = 30, log=print) -> dict:
+    """Ours over the original's latency, same network and weights, interleaved invokes.
+
+    For each original file of :data:`SAME_WEIGHTS_GOALS` among ``reference_paths``: the
+    two interpreters take turns ``rounds`` times and the per-round ratio ours/original is
+    summarised (median, range), with the issue's target. Files not given are left out.
+    """
+    from deeplab.benchmark.paired import interleaved_times, summarise
+
+    by_name = {Path(p).name: str(p) for p in reference_paths}
+    goals = {}
+    for name, quantization, output, target in SAME_WEIGHTS_GOALS:
+        if name not in by_name:
+            continue
+        log(f"tflite same weights: {name} vs our {quantization} export")
+        ours = export_same_weights(by_name[name], quantization, output)
+        calls = {"original": _interpreter_with_random_input(by_name[name], threads).invoke,
+                 "ours": _interpreter_with_random_input(ours, threads).invoke}
+        times = interleaved_times(calls, rounds)
+        ratio = summarise([t["ours"] / t["original"] for t in times])
+        goals[name] = {
+            **ratio, "target": target, "ours": f"{quantization} ({output})", "threads": threads,
+            "original_ms": round(1000 * float(np.median([t["original"] for t in times])), 2),
+            "ours_ms": round(1000 * float(np.median([t["ours"] for t in times])), 2),
+        }
+    return goals

@@ -33,7 +33,8 @@ class DatasetDescriptor:
       num_classes: number of classes, including background; the ignore label is not a class.
       ignore_label: label value that gets no loss and no metric.
       class_names: one name per class id.
-      colormap: colormap name for visualisation (``pascal``, ``cityscapes``, ``ade20k``), or
+      colormap: colormap name for visualisation (``pascal``, ``cityscapes``, ``ade20k``,
+        ``mapillary_vistas``), or
         ``custom`` when `colors` is given.
       colors: optional RGB colour per class id (data sets with their own colour table).
       unlabeled_splits: splits whose records hold no labels (e.g. Cityscapes ``test_fine``).
