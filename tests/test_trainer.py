@@ -156,11 +156,20 @@ def test_eval_and_vis_binaries(tiny_data, tmp_path):
     assert metrics["num_pixels"] > 0
     result = run_binary("deeplab.vis", f"--checkpoint_dir={tmp_path / 'train'}",
                         f"--dataset_dir={tiny_data}", f"--vis_logdir={tmp_path / 'vis'}",
-                        "--also_save_raw_predictions")
+                        "--also_save_raw_predictions", "--colormap_type=ade20k")
     assert result.returncode == 0, result.stderr[-2000:]
     results = tmp_path / "vis" / "segmentation_results"
     assert {p.name for p in results.iterdir()} >= {"000000_image.png", "000000_prediction.png",
                                                    "000003_overlay.png"}
+    # Predictions are painted with the ADE20K colours of their raw class ids.
+    from PIL import Image
+
+    from deeplab.colormap import get_colormap
+
+    raws = [np.asarray(Image.open(p))
+            for p in sorted((tmp_path / "vis" / "raw_segmentation_results").iterdir())]
+    painted = np.asarray(Image.open(results / "000000_prediction.png"))[..., :3]
+    assert any(np.array_equal(painted, get_colormap("ade20k")[raw]) for raw in raws)
     assert len(list((tmp_path / "vis" / "raw_segmentation_results").iterdir())) == 4
     result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'none'}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'e2'}")
