@@ -22,6 +22,7 @@ from deeplab.layers import (
     Preprocess,
     ResizeLike,
 )
+from deeplab.layers.batch_norm import synchronized_moments
 from deeplab.ops import resize_bilinear
 
 
@@ -131,6 +132,23 @@ def test_separable_conv_activation_placement():
     np.testing.assert_allclose(np.asarray(before(x)), np.asarray(expected), atol=1e-5)
     with pytest.raises(ValueError, match="activation_placement"):
         AtrousSeparableConv(3, activation_placement="after")
+
+
+def test_synchronized_batch_norm_variance_survives_a_large_mean():
+    """E[x²] − E[x]² cancels in float32 when |mean| ≫ std; the two-pass form does not."""
+    rng = np.random.default_rng(0)
+    x = (1000.0 + 0.01 * rng.standard_normal((2, 8, 8, 3))).astype("float32")
+    expected = x.astype("float64").var(axis=(0, 1, 2))
+    mean, variance = synchronized_moments(tf.constant(x), [0, 1, 2],
+                                          tf.distribute.get_replica_context())
+    np.testing.assert_allclose(np.asarray(mean), x.astype("float64").mean(axis=(0, 1, 2)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(variance), expected, rtol=1e-3)
+    one_pass = np.mean(np.square(x), axis=(0, 1, 2)) - np.square(np.mean(x, axis=(0, 1, 2)))
+    assert np.abs(one_pass - expected).max() > 10 * expected.max()  # what Keras' form gives
+    bn = BatchNorm(synchronized=True, epsilon=1e-9, center=False, scale=False)
+    normalised = np.asarray(bn(x, training=True))
+    np.testing.assert_allclose(normalised.std(axis=(0, 1, 2)), 1.0, rtol=1e-3)
 
 
 def test_batch_norm_frozen_statistics_keep_gamma_trainable():
