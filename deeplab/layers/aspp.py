@@ -157,7 +157,9 @@ class ASPP(keras.layers.Layer):
             self.projection.build((*input_shape[:-1], branches * self.filters))
 
     def call(self, inputs, training=None):
-        pooled = self._image_pooling(inputs, training) if self.pooling_branch else None
+        pooled = None
+        if self.pooling_branch is not None:
+            pooled = self._image_pooling(inputs, training)
         outputs = [self.aspp0(inputs, training=training)]
         outputs.extend(self._apply_rate_branches(inputs, training))
         if self.projection is not None and _is_single_pixel(pooled):
@@ -200,16 +202,12 @@ class ASPP(keras.layers.Layer):
             rest = branches[0] if len(branches) == 1 else tf.concat(branches, axis=-1)
             x = tf.nn.conv2d(rest, branch_kernel, 1, "VALID")
             bias = tf.nn.conv2d(pooled, pooled_kernel, 1, "VALID")
-            bn = unit.bn
-            if bn is not None and not _uses_batch_statistics(bn, training):
-                # BN is affine here: BN(x + bias) = BN(x) + scale·bias, which lets the
-                # converter fold BN into the big conv and leaves one broadcast add.
-                scale = bn.gamma * tf.math.rsqrt(bn.moving_variance + bn.epsilon)
-                x = bn(x, training=False) + bias * tf.cast(scale, bias.dtype)
-            elif bn is not None:
-                x = bn(x + bias, training=training)
+            if unit.bn.uses_batch_statistics(training):
+                x = unit.bn(x + bias, training=training)
             else:
-                x = x + bias + tf.cast(unit.conv.bias, x.dtype)
+                # BN is affine here: BN(x + bias) = BN(x) + slope·bias, which lets the
+                # converter fold BN into the big conv and leaves one broadcast add.
+                x = unit.bn(x, training=False) + bias * tf.cast(unit.bn.slope(), bias.dtype)
             return apply_activation(x, unit.activation)
 
     def compute_output_shape(self, input_shape):
@@ -238,11 +236,6 @@ class ASPP(keras.layers.Layer):
 
 def _is_single_pixel(pooled) -> bool:
     return pooled is not None and tuple(pooled.shape[1:3]) == (1, 1)
-
-
-def _uses_batch_statistics(bn, training) -> bool:
-    """Whether ``bn`` normalises with batch statistics in this call (else it is affine)."""
-    return bool(training) and bn.update_statistics and bn.trainable
 
 
 def _check_pool_fits(pooling_size, feature_size, name):

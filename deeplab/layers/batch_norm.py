@@ -42,6 +42,16 @@ class BatchNorm(keras.layers.BatchNormalization):
             training = False
         return super().call(inputs, training=training, mask=mask)
 
+    def uses_batch_statistics(self, training) -> bool:
+        """Whether a call with ``training`` normalises with batch statistics."""
+        return bool(training) and self.update_statistics and self.trainable
+
+    def slope(self):
+        """``gamma / sqrt(moving_variance + epsilon)``: d output / d input when not
+        using batch statistics (BN is then affine)."""
+        gamma = self.gamma if self.scale else 1.0
+        return gamma * tf.math.rsqrt(self.moving_variance + self.epsilon)
+
     def _moments(self, inputs, mask):
         context = tf.distribute.get_replica_context()
         if not self.synchronized or mask is not None or context is None:
