@@ -46,16 +46,24 @@ def export_ours(preset: str, size: int, quantization: str, calibration_images: i
     (as the original's quantised files), calibrated on random images.
     """
     from deeplab.benchmark.forward import build_preset
+
+    output = "argmax" if quantization == "int8" else "logits"
+    return _convert_for_timing(build_preset(preset), (size, size), quantization, output,
+                               calibration_images)
+
+
+def _convert_for_timing(model, crop_size, quantization: str, output: str,
+                        calibration_images: int) -> bytes:
+    """``convert_to_tflite``; int8 calibrates on random images (speed does not depend on
+    the quantisation ranges)."""
     from deeplab.export.tflite import convert_to_tflite
 
-    model = build_preset(preset)
     rng = np.random.default_rng(0)
 
     def images():
-        return (rng.uniform(0, 255, (size, size, 3)) for _ in range(calibration_images))
+        return (rng.uniform(0, 255, (*crop_size, 3)) for _ in range(calibration_images))
 
-    output = "argmax" if quantization == "int8" else "logits"
-    return convert_to_tflite(model, (size, size), quantization, output,
+    return convert_to_tflite(model, crop_size, quantization, output,
                              representative_images=images if quantization == "int8" else None)
 
 
@@ -72,23 +80,16 @@ def export_same_weights(path: str, quantization: str, output: str,
 
     The config (input size, backbone, head) is read from the file and the weights are
     imported (:mod:`deeplab.weights.tflite_import`), so both sides run the same network
-    and the ratio measures the export alone. int8 calibrates on random images: latency
-    does not depend on the quantisation ranges.
+    and the ratio measures the export alone.
     """
-    from deeplab.export.tflite import convert_to_tflite
     from deeplab.model import build_deeplab
     from deeplab.weights.tflite_import import import_tflite_weights, infer_model_config
 
     config = infer_model_config(path)
     model = build_deeplab(config)
     import_tflite_weights(model, path)
-    rng = np.random.default_rng(0)
-
-    def images():
-        return (rng.uniform(0, 255, (*config.crop_size, 3)) for _ in range(calibration_images))
-
-    return convert_to_tflite(model, config.crop_size, quantization, output,
-                             representative_images=images if quantization == "int8" else None)
+    return _convert_for_timing(model, config.crop_size, quantization, output,
+                               calibration_images)
 
 
 def _interpreter_with_random_input(model: str | bytes, threads: int):
