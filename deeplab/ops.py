@@ -78,9 +78,10 @@ def depthwise_conv2d(inputs: tf.Tensor, kernel: tf.Tensor, strides=(1, 1), paddi
 
     if max(dilations) == 1:
         return native(inputs, kernel)
-    if inputs.dtype == tf.float16:
-        # No float16 dilated DepthwiseConv2dNative on the CPU; float16 is a training policy,
-        # exports are float32, so the space-to-batch form costs nothing there.
+    if inputs.dtype in (tf.float16, tf.float64):
+        # No float16/float64 dilated DepthwiseConv2dNative on the CPU; neither is an export
+        # dtype (float16 is a training policy, float64 a numerics check), so the
+        # space-to-batch form costs nothing there.
         return tf.nn.depthwise_conv2d(inputs, kernel, [1, *strides, 1], padding,
                                       dilations=dilations)
 

@@ -11,7 +11,16 @@ replicas, data_dir, logdir, output = int(sys.argv[1]), sys.argv[2], sys.argv[3],
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+# float64: the check is about the distribution logic (gradient all-reduce, synchronised BN),
+# which must give the same step exactly. In float32 the different summation order of 2
+# replicas vs 1 device moves the updated weights by ~1e-6, and by up to ~2e-5 for about one
+# random initialisation in four (a ReLU6 or BN decision near its threshold flips), which
+# measures float32 rounding, not the logic.
+keras.config.set_floatx("float64")
+keras.mixed_precision.set_global_policy("float64")
 
 from deeplab.config import ModelConfig  # noqa: E402
 from deeplab.training.config import TrainConfig  # noqa: E402

@@ -27,17 +27,20 @@ def run_step(replicas, tmp_path, initial=None):
 def test_two_replicas_match_one_device(tmp_path):
     one = run_step(1, tmp_path)
     two = run_step(2, tmp_path, initial=tmp_path / "step1_initial.npz")
-    assert abs(float(one["loss"]) - float(two["loss"])) < 1e-5
+    # The loss is float32 by design (float32 logits and loss under every policy): float32
+    # rounding. The weights are float64 (see distributed_step.py): far inside the 1e-5.
+    assert abs(float(one["loss"]) - float(two["loss"])) < 1e-6
     initial = np.load(tmp_path / "step1_initial.npz")
     moved = 0
     for key in one.files:
         if key == "loss":
             continue
-        np.testing.assert_allclose(two[key], one[key], atol=1e-5, err_msg=key)
+        assert two[key].dtype == np.float64, key
+        np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-9, err_msg=key)
         update_one, update_two = one[key] - initial[key], two[key] - initial[key]
         if np.abs(update_one).max() > 1e-6:
             moved += 1
-            # Same direction and size (float32 reductions differ in order across replicas).
+            # Same direction and size.
             cosine = np.vdot(update_one, update_two) / (
                 np.linalg.norm(update_one) * np.linalg.norm(update_two))
             assert cosine > 0.999, key
