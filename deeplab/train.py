@@ -61,9 +61,7 @@ def main(argv):
               f"({descriptor.num_classes} classes) with {strategy.num_replicas_in_sync} "
               f"replica(s)")
         result = Trainer(config, strategy).train()
-    except TrainingDiverged as error:
-        sys.exit(f"deeplab-train: {error}")
-    except (ValueError, FileNotFoundError, DataError) as error:
+    except (TrainingDiverged, ValueError, FileNotFoundError, DataError) as error:
         sys.exit(f"deeplab-train: {error}")
     print(f"done at step {result['step']}")
 
