@@ -46,7 +46,7 @@ def test_erf_of_a_dilated_conv_is_its_kernel_at_the_taps():
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_dilated_depthwise_erf_lands_on_the_rate_3_taps(jit_compile):
-    """TF's own CPU gradient of a native dilated depthwise conv ignores the rate; ours not."""
+    """The input gradient reaches the rate-3 taps, with and without XLA."""
     model = _linear_model(AtrousDepthwiseConv2D(3, dilation_rate=3, use_bias=False))
     model.layers[-1].set_weights([np.ones((3, 3, 3, 1), np.float32)])
     erf = compute_erf(model, random_images(1, (9, 9)), jit_compile=jit_compile)

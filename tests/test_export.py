@@ -60,6 +60,45 @@ def test_saved_model_matches_keras_on_several_sizes(model, exported):
         assert out["semantic_predictions"].shape == image.shape[:3]
 
 
+def _dilated_native_depthwise(graph_def) -> list[str]:
+    """DepthwiseConv2dNative nodes with dilation > 1 in a GraphDef and its functions."""
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes += list(function.node_def)
+    return [n.name for n in nodes if n.op == "DepthwiseConv2dNative"
+            and max(n.attr["dilations"].list.i or [1]) > 1]
+
+
+def test_saved_model_has_no_machine_dependent_atrous_op(exported):
+    """A SavedModel exported on any machine serves on any other (CPU, ARM, GPU)."""
+    _, path, _ = exported
+    graph_def = _saved_graph_def(path)
+    assert _dilated_native_depthwise(graph_def) == []
+    ops = {n.op for f in graph_def.library.function for n in f.node_def}
+    assert "SpaceToBatchND" in ops  # the model's rate-2 depthwise convs, in portable form
+
+
+def _saved_graph_def(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    return saved_model_pb2.SavedModel.FromString(
+        (path / "saved_model.pb").read_bytes()).meta_graphs[0].graph_def
+
+
+def test_tflite_trace_has_native_dilated_ops_and_no_space_to_batch(tmp_path):
+    """The converter is handed single dilated ops; it need not re-fuse space-to-batch."""
+    from deeplab.export.tflite import write_conversion_saved_model
+    from deeplab.ops import uses_native_dilation
+
+    write_conversion_saved_model(small_model(crop_size=(33, 33)), (33, 33), "logits", tmp_path)
+    assert not uses_native_dilation()
+    graph_def = _saved_graph_def(tmp_path)
+    # MobileNetV2 at OS 16: expanded_conv_14..16 at rate 2, and the ASPP branch of rate 2.
+    assert len(_dilated_native_depthwise(graph_def)) == 4
+    ops = {n.op for f in graph_def.library.function for n in f.node_def}
+    assert "SpaceToBatchND" not in ops
+
+
 def test_padding_is_invisible_at_aligned_sizes(model):
     """At a k*OS+1 size no padding happens: serving equals a plain model call."""
     image = images((33, 49))[0].astype(np.float32)

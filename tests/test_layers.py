@@ -65,7 +65,7 @@ def test_strided_fixed_padding_equals_subsampled_stride1_on_odd_input():
     np.testing.assert_allclose(np.asarray(strided(x)), np.asarray(dense(x))[:, ::2, ::2], atol=1e-5)
 
 
-def test_native_dilation_matches_keras_reference():
+def test_dilation_matches_keras_reference():
     x = random_inputs((2, 17, 17, 6))
     ours = AtrousConv2D(5, 3, dilation_rate=4, use_bias=False)
     ref = keras.layers.Conv2D(5, 3, dilation_rate=4, padding="same", use_bias=False)
@@ -84,7 +84,7 @@ def test_native_dilation_matches_keras_reference():
 
 @pytest.mark.parametrize("layer_cls", [AtrousConv2D, AtrousDepthwiseConv2D])
 def test_dilated_conv_gradients_match_the_keras_reference(layer_cls):
-    """The native dilated depthwise op's CPU gradient ignores the dilation; ours must not."""
+    """Both gradients, on every kernel set (TF's own CPU kernels have no dilated ones)."""
     x = tf.constant(random_inputs((1, 17, 17, 4)))
     ours = layer_cls(**({"filters": 3} if layer_cls is AtrousConv2D else {}), kernel_size=3,
                      dilation_rate=6, use_bias=False)

@@ -43,3 +43,98 @@ def test_resize_keeps_bfloat16():
 )
 def test_fixed_padding(kernel, rate, expected):
     assert fixed_padding_amounts(kernel, rate) == expected
+
+
+# === Atrous convs that run on every device ===
+def _graph_ops(function, *specs):
+    from deeplab.analysis.flops import _walk
+
+    return list(_walk(function.get_concrete_function(*specs).graph))
+
+
+def _reference_and_gradients(reference, x, kernel, rate):
+    """Forward and gradients of sum(y·sin y) in float64 through the space-to-batch form."""
+    import tensorflow as tf
+
+    x, kernel = tf.constant(x), tf.constant(kernel)
+    with tf.GradientTape() as tape:
+        tape.watch([x, kernel])
+        y = reference(x, kernel, rate)
+        objective = tf.reduce_sum(y * tf.sin(y))
+    return [y.numpy(), *[g.numpy() for g in tape.gradient(objective, [x, kernel])]]
+
+
+def _atrous_cases():
+    import tensorflow as tf
+
+    from deeplab.ops import conv2d, depthwise_conv2d
+
+    return {
+        "conv2d": (lambda x, k, r: conv2d(x, k, dilations=(r, r)), (3, 3, 4, 3),
+                   lambda x, k, r: tf.nn.convolution(x, k, 1, "SAME", dilations=r)),
+        "depthwise": (lambda x, k, r: depthwise_conv2d(x, k, dilations=(r, r)), (3, 3, 4, 1),
+                      lambda x, k, r: tf.nn.depthwise_conv2d(x, k, [1] * 4, "SAME",
+                                                             dilations=[r, r])),
+    }
+
+
+@pytest.mark.parametrize("op", ["conv2d", "depthwise"])
+@pytest.mark.parametrize("dtype, tolerance",
+                         [("float32", 1e-5), ("float16", 2e-2), ("bfloat16", 8e-2),
+                          ("float64", 1e-12)])
+@pytest.mark.parametrize("mode", ["eager", "function", "xla"])
+def test_atrous_convs_and_gradients_run_and_match_space_to_batch(op, dtype, tolerance, mode):
+    """Forward and both gradients in every float dtype, eager / tf.function / XLA.
+
+    On TensorFlow's portable kernels (TF_ENABLE_ONEDNN_OPTS=0, ARM, AVX2-only x86) a native
+    dilated DepthwiseConv2dNative has no kernel and Conv2D's dilated gradients none either.
+    """
+    import tensorflow as tf
+
+    ours, kernel_shape, reference = _atrous_cases()[op]
+    rng = np.random.default_rng(0)
+    x, kernel = rng.normal(size=(2, 17, 17, 4)), rng.normal(size=kernel_shape)
+    want = _reference_and_gradients(reference, x, kernel, 3)
+
+    def step(x, kernel):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = ours(x, kernel, 3)
+            y64 = tf.cast(y, tf.float64)
+            objective = tf.reduce_sum(y64 * tf.sin(y64))
+        return [y, *tape.gradient(objective, [x, kernel])]
+
+    run = step if mode == "eager" else tf.function(step, jit_compile=mode == "xla")
+    got = run(tf.constant(x, dtype), tf.constant(kernel, dtype))
+    assert got[0].dtype == dtype
+    for value, expected in zip(got, want):
+        error = np.abs(np.asarray(tf.cast(value, tf.float64)) - expected).max()
+        assert error <= tolerance * np.abs(expected).max()
+
+
+def test_dilated_convs_trace_portable_ops_unless_tracing_for_tflite():
+    import tensorflow as tf
+
+    from deeplab.ops import conv2d, depthwise_conv2d, native_dilation, uses_native_dilation
+
+    def both(x):
+        return (depthwise_conv2d(x, tf.ones((3, 3, 4, 1)), dilations=(2, 2))
+                + conv2d(x, tf.ones((3, 3, 4, 4)), dilations=(2, 2)))
+
+    spec = tf.TensorSpec((1, 9, 9, 4), tf.float32)
+
+    def census(function):
+        ops = _graph_ops(function, spec)
+        dilated = {o.type for o in ops if o.type in ("Conv2D", "DepthwiseConv2dNative")
+                   and max(o.get_attr("dilations")) > 1}
+        return dilated, sum(o.type == "SpaceToBatchND" for o in ops)
+
+    # Dilated Conv2D runs everywhere forward; its gradient goes through space-to-batch.
+    assert census(tf.function(both)) == ({"Conv2D"}, 1)
+    with native_dilation():
+        assert uses_native_dilation()
+        assert census(tf.function(both)) == ({"Conv2D", "DepthwiseConv2dNative"}, 0)
+    assert not uses_native_dilation()
+    with pytest.raises(RuntimeError), native_dilation():
+        raise RuntimeError("the context is left even on errors")
+    assert not uses_native_dilation()

@@ -71,9 +71,7 @@ def compute_erf(
             the logits over classes.
         mode: "positive" keeps the positive part of the gradient (OpenERF), "abs" its
             magnitude (Luo et al.).
-        jit_compile: compute the gradient under XLA (slower on the CPU; the same result:
-            ``deeplab.ops.depthwise_conv2d`` gives native dilated depthwise convs their
-            correct gradient).
+        jit_compile: compute the gradient under XLA (slower on the CPU; the same result).
 
     Returns:
         ``[H, W]`` float64 map summing to 1.

@@ -18,6 +18,8 @@ import math
 import keras
 import tensorflow as tf
 
+from deeplab.ops import native_dilation
+
 _CONV_OPS = ("Conv2D", "DepthwiseConv2dNative")
 
 
@@ -46,9 +48,14 @@ def _positions(size: int, rate: int, space_to_batch: bool) -> int:
 def count_ops(
     model: keras.Model, input_shape=(1, 513, 513, 3), space_to_batch: bool = False
 ) -> list[OpCount]:
-    """Per-op multiply-adds of ``model`` on one input of ``input_shape`` (NHWC)."""
+    """Per-op multiply-adds of ``model`` on one input of ``input_shape`` (NHWC).
+
+    The graph is traced, never run, with dilated convs as single native ops (what the
+    TFLite export runs), so each counts Ho·Wo positions whatever TensorFlow executes.
+    """
     function = tf.function(lambda x: model(x, training=False))
-    graph = function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32)).graph
+    with native_dilation():
+        graph = function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32)).graph
     counts = []
     for op in _walk(graph):
         if op.type in _CONV_OPS:

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from deeplab.ops import native_dilation
+
 QUANTIZATIONS = ("float", "float16", "dynamic", "int8")
 OUTPUTS = ("argmax", "logits")
 INFERENCE_TYPES = ("uint8", "int8")
@@ -59,20 +61,32 @@ def convert_to_tflite(
     if quantization == "int8" and representative_images is None:
         raise ValueError("int8 quantization needs calibration images (representative data "
                          "set): pass --dataset_dir with TFRecords.")
+    with tempfile.TemporaryDirectory() as directory:
+        write_conversion_saved_model(model, crop_size, output, directory)
+        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
+        return _convert(converter, crop_size, quantization, output, representative_images,
+                        inference_type)
+
+
+def write_conversion_saved_model(model, crop_size, output: str, directory: str | Path) -> None:
+    """Writes the SavedModel the TFLite converter reads: dilated convs as single native ops.
+
+    Traced inside :func:`deeplab.ops.native_dilation`, so they convert to dilated
+    CONV_2D / DEPTHWISE_CONV_2D with BN folded, not SPACE_TO_BATCH_ND (the converter
+    re-fuses the space-to-batch form only where it recognises the pattern). TensorFlow
+    cannot run this graph on every machine: it is only ever handed to the converter.
+    """
     # Through Keras' ExportArchive: a plain tf.Module SavedModel or a concrete function
     # leaves the Keras 3 variables as READ_VARIABLE ops (unfrozen, BN not folded).
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        "serve", _endpoint(model, output),
-        input_signature=[tf.TensorSpec([1, int(crop_size[0]), int(crop_size[1]), 3],
-                                       tf.float32, name="image")],
-    )
-    with tempfile.TemporaryDirectory() as directory:
-        archive.write_out(directory, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
-        return _convert(converter, crop_size, quantization, output, representative_images,
-                        inference_type)
+    with native_dilation():
+        archive.add_endpoint(
+            "serve", _endpoint(model, output),
+            input_signature=[tf.TensorSpec([1, int(crop_size[0]), int(crop_size[1]), 3],
+                                           tf.float32, name="image")],
+        )
+        archive.write_out(str(directory), verbose=False)
 
 
 def _convert(converter, crop_size, quantization, output, representative_images, inference_type):

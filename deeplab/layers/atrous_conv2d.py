@@ -1,11 +1,11 @@
-"""A Conv2D whose dilation runs natively and whose strided form uses fixed padding."""
+"""A Conv2D with native dilation (runs on every device) and fixed padding for strides."""
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-from deeplab.ops import fixed_padding_amounts
+from deeplab.ops import conv2d, fixed_padding_amounts
 
 
 @keras.saving.register_keras_serializable(package="deeplab")
@@ -14,10 +14,10 @@ class AtrousConv2D(keras.layers.Conv2D):
 
     Two differences from ``keras.layers.Conv2D`` (channels-last only):
 
-    * Dilation calls ``tf.nn.conv2d(..., dilations=r)`` directly. Keras' own path lowers a
-      dilated conv to SPACE_TO_BATCH_ND + conv + BATCH_TO_SPACE_ND when converted to
-      TFLite, which is slower and blocks BN folding; the native op converts to a dilated
-      CONV_2D (verified_notes.md).
+    * Dilation runs ``tf.nn.conv2d(..., dilations=r)`` directly (:func:`deeplab.ops.conv2d`,
+      whose gradient runs on every device). Keras' own path lowers a dilated conv to
+      SPACE_TO_BATCH_ND + conv + BATCH_TO_SPACE_ND, which is slower and, in TFLite, blocks
+      BN folding; the native op converts to a dilated CONV_2D (verified_notes.md).
     * ``explicit_padding=True`` pads ``fixed_padding`` amounts and runs VALID, so a
       strided conv equals the stride-1 conv subsampled (the original's ``conv2d_same``).
       Without it, strided convs use TF's SAME padding (MobileNetV2 in the original).
@@ -54,9 +54,7 @@ class AtrousConv2D(keras.layers.Conv2D):
         if self.explicit_padding and max(self.strides) > 1:
             inputs = _pad_fixed(inputs, self.kernel_size, self.dilation_rate)
             padding = "VALID"
-        return tf.nn.conv2d(
-            inputs, kernel, strides=self.strides, padding=padding, dilations=self.dilation_rate
-        )
+        return conv2d(inputs, kernel, self.strides, padding, self.dilation_rate)
 
     def get_config(self):
         config = super().get_config()

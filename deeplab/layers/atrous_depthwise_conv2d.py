@@ -1,4 +1,4 @@
-"""A DepthwiseConv2D whose dilation runs natively and whose strided form uses fixed padding."""
+"""A DepthwiseConv2D with dilation that runs on every device and fixed padding for strides."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from deeplab.ops import depthwise_conv2d
 
 @keras.saving.register_keras_serializable(package="deeplab")
 class AtrousDepthwiseConv2D(keras.layers.DepthwiseConv2D):
-    """Keras ``DepthwiseConv2D`` with native dilation and optional fixed padding.
+    """Keras ``DepthwiseConv2D`` with portable dilation and optional fixed padding.
 
-    ``tf.nn.depthwise_conv2d`` implements dilation with space-to-batch; the raw
-    ``DepthwiseConv2dNative`` op takes ``dilations`` directly and converts to a dilated
-    TFLite DEPTHWISE_CONV_2D with BN folded in (verified_notes.md). Its CPU gradient ignores
-    the dilation, so :func:`deeplab.ops.depthwise_conv2d` supplies the gradient of the
-    space-to-batch form. Channels-last only.
+    The conv is :func:`deeplab.ops.depthwise_conv2d`: TensorFlow runs a dilated one in the
+    space-to-batch form, whose kernels exist on every device; traced for TFLite (inside
+    :func:`deeplab.ops.native_dilation`) it becomes one dilated DEPTHWISE_CONV_2D with BN
+    folded in (verified_notes.md). Channels-last only.
 
     Args:
         kernel_size: int or pair.

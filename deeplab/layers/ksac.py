@@ -8,7 +8,7 @@ import tensorflow as tf
 from deeplab.layers.aspp import ASPP
 from deeplab.layers.batch_norm import BatchNorm
 from deeplab.layers.conv_bn_act import apply_activation, l2_regularizer
-from deeplab.ops import depthwise_conv2d
+from deeplab.ops import conv2d, depthwise_conv2d
 
 MERGES = ("concat", "sum")
 
@@ -131,7 +131,7 @@ class KSAC(ASPP):
                 x = tf.nn.conv2d(x, tf.cast(self.kernel, dtype), 1, "SAME")
                 x = self.conv_norms[norm_index](x, training=training)
             else:
-                x = tf.nn.conv2d(inputs, tf.cast(self.kernel, dtype), 1, "SAME", dilations=rate)
+                x = conv2d(inputs, tf.cast(self.kernel, dtype), dilations=(rate, rate))
                 x = self.conv_norms[norm_index](x, training=training)
             outputs.append(apply_activation(x, self.activation))
         if self.merge == "sum":
