@@ -1,4 +1,4 @@
-"""The original's train.py flags (plus --strategy, --mixed_precision) → TrainConfig."""
+"""The original's train.py flags (plus --strategy, --mixed_precision, --xla) → TrainConfig."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ def define_train_flags() -> None:
                   "multi_worker reads TF_CONFIG.")
     f.DEFINE_string("tpu", None, "TPU name/address for --strategy=tpu.")
     f.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISIONS), "Compute dtype policy.")
+    f.DEFINE_boolean("xla", False, "Compile each replica's forward and backward pass with XLA "
+                     "(jit_compile); the gradient all-reduce and the update stay outside.")
     f.DEFINE_integer("seed", None, "Seed for a deterministic input order and augmentation.")
 
 

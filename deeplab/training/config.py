@@ -59,6 +59,7 @@ class TrainConfig:
     save_summaries_secs: int = 600
     save_summaries_images: bool = False
     mixed_precision: str = "none"
+    xla: bool = False
     seed: int | None = None
 
     def __post_init__(self):

@@ -66,6 +66,7 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.log = log
         self.is_chief = _is_chief(self.strategy)
+        self.ignore_label = 255  # the original's; train() takes the data set's
         if config.mixed_precision != "none":
             keras.mixed_precision.set_global_policy(config.mixed_precision)
         replicas = self.strategy.num_replicas_in_sync
@@ -81,6 +82,9 @@ class Trainer:
                          else self.model.head_logits_model())
             self.optimizer = self._optimizer()
             self.optimizer.build(self.model.trainable_variables)
+        self._compute_gradients = (
+            tf.function(self._loss_and_gradients, jit_compile=True) if config.xla
+            else self._loss_and_gradients)
         self.multipliers = gradient_multipliers(
             [v.path for v in self.model.trainable_variables],
             config.last_layer_gradient_multiplier, config.last_layers_contain_logits_only)
@@ -145,24 +149,29 @@ class Trainer:
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     # === Step ===
-    def _replica_step(self, images, labels):
+    def _loss_and_gradients(self, images, labels):
+        """One replica's forward and backward pass (XLA-compiled with ``xla``)."""
         c = self.config
-        step = self.optimizer.iterations
         with tf.GradientTape() as tape:
             logits = self.head(images, training=True)
             loss = softmax_cross_entropy(
                 logits, labels, c.model.num_classes, self.ignore_label, c.label_weights,
-                c.top_k_percent_pixels, c.hard_example_mining_step, step,
+                c.top_k_percent_pixels, c.hard_example_mining_step, self.optimizer.iterations,
                 upsample_logits=c.upsample_logits and c.model.upsampling != "duc")
             regularization = tf.add_n(
                 [tf.constant(0.0)] + [tf.cast(x, tf.float32) for x in self.model.losses])
             total = (loss + regularization) / self.strategy.num_replicas_in_sync
             # Identity unless the optimizer scales losses (float16 LossScaleOptimizer).
             scaled = self.optimizer.scale_loss(total)
+        grads = tape.gradient(scaled, self.model.trainable_variables)
+        return loss, regularization, grads
+
+    def _replica_step(self, images, labels):
+        loss, regularization, grads = self._compute_gradients(images, labels)
         variables = self.model.trainable_variables
-        grads = tape.gradient(scaled, variables)
         grads = [g * self.multipliers[v.path] if v.path in self.multipliers and g is not None
                  else g for g, v in zip(grads, variables)]
+        # Outside XLA: the cross-replica gradient all-reduce happens in apply.
         self.optimizer.apply(grads, variables)
         return loss, regularization
 
