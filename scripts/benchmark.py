@@ -52,6 +52,10 @@ flags.DEFINE_boolean("peers", True, "Time keras-hub's DeepLabV3 when it is insta
 flags.DEFINE_integer("goal_rounds", 7,
                      "Interleaved rounds (ours, keras-hub, matmul) for the Xception-65 targets; "
                      "0: skip.")
+flags.DEFINE_list("kernel_configs", ["mobilenet_v2", "xception_65_v3plus"],
+                  "Configs whose forward and train step run on TF's portable kernels and on "
+                  "oneDNN's (child processes, alternating); empty: skip.")
+flags.DEFINE_integer("kernel_rounds", 3, "Alternating rounds of the kernel comparison.")
 flags.DEFINE_string("output", "benchmark.json", "JSON results.")
 flags.DEFINE_boolean("markdown", False, "Print Markdown tables.")
 FLAGS = flags.FLAGS
@@ -71,10 +75,10 @@ def main(argv):
                                 + FLAGS.tflite_models),
             tflite_ours=tuple(FLAGS.tflite_ours), tflite_threads=FLAGS.tflite_threads,
             tflite_goal_rounds=FLAGS.tflite_goal_rounds,
-            peers=FLAGS.peers, goal_rounds=FLAGS.goal_rounds)
-        unknown = [c for c in settings.configs + ((settings.train_config,) if
-                                                  settings.train_config else ())
-                   if c not in PRESETS]
+            peers=FLAGS.peers, goal_rounds=FLAGS.goal_rounds,
+            kernel_configs=tuple(FLAGS.kernel_configs), kernel_rounds=FLAGS.kernel_rounds)
+        unknown = [c for c in settings.configs + settings.kernel_configs + (
+            (settings.train_config,) if settings.train_config else ()) if c not in PRESETS]
         if unknown:
             raise ValueError(f"unknown config {unknown[0]!r}; choose from {sorted(PRESETS)}.")
         settings.validate()

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The main job end to end on the embedded default, on the CPU (about 5 minutes on 2 cores):
-# installs deeplab-keras into a virtualenv, builds the synthetic data set, trains a MobileNetV2
-# DeepLabv3+ from scratch, evaluates it, writes overlays, and prints the mIoU.
+# The main job end to end on the embedded default, on the CPU: installs deeplab-keras into a
+# virtualenv, builds the synthetic data set, trains a MobileNetV2 (depth multiplier 0.5)
+# DeepLabv3+ from scratch, evaluates it, writes overlays, and prints the mIoU. The compute
+# (data, train, eval, vis) is sized for 2 cores of a slow CPU: under 5 minutes on an AVX2-only
+# x86 with TensorFlow's portable kernels.
 #   DEEPLAB_WORKSPACE=/path bash scripts/quickstart.sh   (default ./workspace)
 # The training flags are in scripts/quickstart.flags. BN decay is 0.9 instead of the original's
-# 0.997/0.9997 because 600 steps are too few for slower moving averages to settle.
+# 0.997/0.9997 because 150 steps are too few for slower moving averages to settle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh .

@@ -2,9 +2,14 @@
 # Installs deeplab-keras with its test extra into a virtualenv and runs the whole test suite.
 #   bash scripts/test.sh            # venv in .venv (created if missing)
 #   DEEPLAB_VENV=/path bash scripts/test.sh
-# Reference files from the original release are read from $DEEPLAB_REFERENCE_DIR
-# (default ../shared/artifacts when present; tests that need them skip otherwise).
+#   TF_ENABLE_ONEDNN_OPTS=1 bash scripts/test.sh tests/test_ops.py   # with oneDNN's kernels
+# The suite runs on TensorFlow's portable kernels (TF_ENABLE_ONEDNN_OPTS=0, those of ARM and
+# AVX2-only x86; oneDNN is on by default only on some CPUs), so a green run does not depend on
+# the CPU it ran on. Reference files from the original release are read from
+# $DEEPLAB_REFERENCE_DIR (default ../shared/artifacts when present; tests that need them skip
+# otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh ".[test]"
+export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-0}"
 exec "$VENV/bin/python" -m pytest -q "$@"

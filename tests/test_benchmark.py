@@ -13,6 +13,7 @@ from conftest import reference_file
 
 from deeplab.benchmark import forward, harness, paired, peak, timing
 from deeplab.benchmark.goals import goal_values
+from deeplab.benchmark.machine import onednn_enabled
 from deeplab.benchmark.report import _goal_lines, _tflite_goal_lines, format_report
 from deeplab.benchmark.tflite import same_weights_goals, tflite_latency
 
@@ -144,7 +145,7 @@ def test_tiny_run_end_to_end(monkeypatch):
                                 dtypes=("float32",), iterations=1, peak_size=128,
                                 train_config="mobilenet_v2", train_size=33, train_batch_size=1,
                                 train_steps=1, pipeline_batches=1, tflite_ours=(), peers=False,
-                                goal_rounds=0)
+                                goal_rounds=0, kernel_configs=())
     results = harness.run_benchmark(settings, log=lambda message: None)
     (row,) = results["forward"]
     assert (row["config"], row["size"], row["mode"]) == ("mobilenet_v2", 33, "function")
@@ -155,7 +156,10 @@ def test_tiny_run_end_to_end(monkeypatch):
     assert results["pipeline"] == {"skipped": "not installed: No module named "
                                               "'deeplab.data.benchmark'"}
     assert results["train"]["images_per_s"] > 0 and results["train"]["peak_rss_mb"] > 0
-    assert isinstance(results["train"]["peak_tensor_mb"], float)
+    if onednn_enabled():
+        assert isinstance(results["train"]["peak_tensor_mb"], float)
+    else:  # TF keeps no CPU allocator statistics on its portable kernels
+        assert results["train"]["peak_tensor_mb"].startswith("unavailable: Allocator stats")
     text = format_report(results)
     assert "Forward (batch 1, 1 timed calls" in text and "mobilenet_v2" in text
     assert "Input pipeline\nskipped: not installed" in text
@@ -169,3 +173,50 @@ def test_benchmark_script_rejects_unknown_config():
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
         "benchmark: unknown config 'resnet_9000'; choose from")
+
+
+def test_kernel_comparison_takes_each_setting_s_fastest_round(monkeypatch):
+    from deeplab.benchmark import kernels
+
+    runs = iter([
+        {"onednn": False, "forward_ms": 12.0, "train_ms": 30.0},
+        {"onednn": True, "forward_ms": 10.0, "train_ms": 26.0,
+         "forward_native_dilation_ms": 9.0},
+        {"onednn": False, "forward_ms": 11.0, "train_ms": 33.0},
+        {"onednn": True, "forward_ms": 10.5, "train_ms": 24.0,
+         "forward_native_dilation_ms": 8.0},
+    ])
+    order = []
+
+    def child(setting, *args):
+        order.append(setting)
+        return next(runs)
+
+    monkeypatch.setattr(kernels, "_child", child)
+    (row,) = kernels.kernel_comparison(["mobilenet_v2"], rounds=2, log=lambda line: None)
+    assert order == ["portable", "onednn"] * 2  # alternating children
+    assert row["portable"] == {"forward_ms": 11.0, "train_ms": 30.0}
+    assert row["onednn"] == {"forward_ms": 10.0, "train_ms": 24.0}
+    assert (row["forward_portable_over_onednn"], row["train_portable_over_onednn"]) == (1.1, 1.25)
+    assert row["forward_native_dilation_ms"] == 8.0
+    assert row["forward_space_to_batch_over_native"] == 1.25
+    assert row["onednn_active"]
+    text = format_report_section_for(row)
+    assert "| mobilenet_v2 | 513 | 11.0 | 10.0 | 1.1 | 30.0 | 24.0 | 1.25 | 8.0 | 1.25 |" in text
+
+
+def format_report_section_for(row):
+    from deeplab.benchmark.report import _kernel_lines
+
+    return "\n".join(_kernel_lines([row], markdown=True))
+
+
+def test_kernel_child_measures_this_process_kernels():
+    from deeplab.benchmark import kernels
+
+    result = kernels.measure("mobilenet_v2", size=33, batch_size=1, train_batch_size=1,
+                             iterations=1)
+    assert result["onednn"] == onednn_enabled()
+    assert result["forward_ms"] > 0 and result["train_ms"] > 0
+    # The native dilated form runs only where oneDNN's kernels are on, and is timed only there.
+    assert ("forward_native_dilation_ms" in result) == bool(result["onednn"])

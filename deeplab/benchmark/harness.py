@@ -35,6 +35,9 @@ class Settings:
         peers: time keras-hub (when installed) at ``peer_size``.
         goal_rounds: interleaved rounds for the issue's targets (0: skip), see
             :func:`deeplab.benchmark.goals.paired_goals`.
+        kernel_configs, kernel_rounds: forward and train step on TensorFlow's portable
+            kernels vs oneDNN's, alternating child processes (see
+            :func:`deeplab.benchmark.kernels.kernel_comparison`; empty or 0: skip).
     """
 
     configs: tuple[str, ...] = ("mobilenet_v2", "xception_65_v3plus")
@@ -57,6 +60,8 @@ class Settings:
     peers: bool = True
     peer_size: int = 512
     goal_rounds: int = 7
+    kernel_configs: tuple[str, ...] = ("mobilenet_v2", "xception_65_v3plus")
+    kernel_rounds: int = 3
 
     def validate(self) -> None:
         for mode in self.modes:
@@ -193,6 +198,12 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
         results["tflite_goals"] = _optional("tflite goals", lambda: same_weights_goals(
             settings.tflite_models, settings.tflite_threads, settings.tflite_goal_rounds, log),
             log)
+    if settings.kernel_configs and settings.kernel_rounds:
+        from deeplab.benchmark.kernels import kernel_comparison
+
+        results["kernels"] = _optional("kernels", lambda: kernel_comparison(
+            settings.kernel_configs, settings.train_size, settings.batch_size,
+            settings.train_batch_size, settings.iterations, settings.kernel_rounds, log), log)
     results["elapsed_s"] = round(time.time() - start, 1)
     # Other users of the cores distort the figures: the load at both ends says how much.
     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]

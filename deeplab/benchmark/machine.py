@@ -31,6 +31,20 @@ def _cpu_flags() -> list[str]:
     return []
 
 
+def onednn_enabled() -> bool | None:
+    """Whether this TensorFlow process runs oneDNN's CPU kernels (None: cannot tell).
+
+    TensorFlow decides once at start: ``TF_ENABLE_ONEDNN_OPTS`` if set, else on only on
+    x86 CPUs with AVX-512-class features.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
 def describe_machine() -> dict:
     """A JSON-ready description of the machine and software."""
     import keras
@@ -48,6 +62,7 @@ def describe_machine() -> dict:
         "cpu": _cpu_model(),
         "cpu_flags": _cpu_flags(),
         "cores_available": cores,
+        "onednn": onednn_enabled(),
         "memory_gb": memory_gb,
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "python": platform.python_version(),

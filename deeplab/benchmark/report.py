@@ -47,13 +47,34 @@ def _tflite_goal_lines(goals: dict) -> list[str]:
     return lines
 
 
+def _kernel_lines(rows: list[dict], markdown: bool) -> list[str]:
+    table = format_table(
+        ["config", "size", "forward ms portable", "oneDNN", "ratio", "train ms portable",
+         "oneDNN", "ratio", "forward, native dilated depthwise (oneDNN) ms",
+         "space-to-batch / native"],
+        [[r["config"], r["size"], r["portable"]["forward_ms"], r["onednn"]["forward_ms"],
+          r["forward_portable_over_onednn"], r["portable"]["train_ms"], r["onednn"]["train_ms"],
+          r["train_portable_over_onednn"], r["forward_native_dilation_ms"],
+          r.get("forward_space_to_batch_over_native", "-")] for r in rows], markdown)
+    first = rows[0]
+    note = (f"Fastest of {first['rounds']} alternating rounds each; forward batch "
+            f"{first['batch_size']}, train batch {first['train_batch_size']}; ratio = portable "
+            "over oneDNN (> 1: portable slower). The last columns time, in the oneDNN child, "
+            "the forward with single native dilated depthwise ops (what a run-time probe could "
+            "pick) against the portable space-to-batch form that every graph runs.")
+    if not all(r["onednn_active"] for r in rows):
+        note += " oneDNN did NOT turn on in its child: the comparison is void."
+    return [note, table]
+
+
 def format_report(results: dict, markdown: bool = False) -> str:
     """All sections of a :func:`deeplab.benchmark.harness.run_benchmark` result."""
     h = "### " if markdown else ""
     machine = results["machine"]
     out = [f"{h}Machine",
            f"{machine['cpu']}, {machine['cores_available']} cores available, "
-           f"{machine['memory_gb']} GB; {', '.join(machine['cpu_flags'])}; load average "
+           f"{machine['memory_gb']} GB; {', '.join(machine['cpu_flags'])}; oneDNN "
+           f"{'on' if machine.get('onednn') else 'off'} in the main process; load average "
            f"{machine['load_average_at_start']} at start, {results['load_average_at_end']} at "
            f"end; TF {machine['tensorflow']}, Keras "
            f"{machine['keras']}, Python {machine['python']}; run took {results['elapsed_s']} s.",
@@ -88,6 +109,11 @@ def format_report(results: dict, markdown: bool = False) -> str:
                 f"images/s; peak tensor memory {train['peak_tensor_mb']} MB (TF's CPU allocator, "
                 f"get_memory_info); peak RSS {train['peak_rss_mb']} MB (+{train['rss_growth_mb']}"
                 " MB while building and training)"]
+    kernels = results.get("kernels")
+    if kernels:
+        out += ["", f"{h}Portable kernels vs oneDNN (same machine, child processes)"]
+        out += ([f"skipped: {kernels['skipped']}"] if "skipped" in kernels
+                else _kernel_lines(kernels, markdown))
     pipeline = results.get("pipeline")
     if pipeline:
         text = (f"skipped: {pipeline['skipped']}" if "skipped" in pipeline else
