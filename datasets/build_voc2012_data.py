@@ -35,6 +35,8 @@ flags.DEFINE_list("splits", None, "Splits to build (default: every list, plus tr
 flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
 flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
 flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+flags.DEFINE_bool("keep_duplicates", False, "Write a name listed twice in a split list twice, "
+                  "as the original did (default: once, with a warning).")
 
 
 def main(argv):
@@ -44,7 +46,8 @@ def main(argv):
         FLAGS.output_dir, splits=FLAGS.splits, sbd_folder=FLAGS.sbd_folder,
         segmentation_class_aug_folder=FLAGS.segmentation_class_aug_folder,
         num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        image_format=FLAGS.image_format, overwrite=FLAGS.overwrite))
+        image_format=FLAGS.image_format, overwrite=FLAGS.overwrite,
+        keep_duplicates=FLAGS.keep_duplicates))
 
 
 def run():

@@ -48,12 +48,14 @@ def evaluate_once(path, descriptor, dataset_name, overrides, writer=None):
     """Evaluates one checkpoint; prints the table, writes JSON and summaries."""
     import tensorflow as tf
 
+    from deeplab.cli.common import check_num_classes
     from deeplab.data.pipeline import PreprocessConfig, make_dataset
     from deeplab.data.progress import Progress
     from deeplab.evaluation import Evaluator, format_table, named_metrics, write_metrics
     from deeplab.weights.store import load_model
 
     model = load_model(path, **overrides)
+    check_num_classes(model, descriptor, path)
     step = _step_of(path)
     window = parse_int_list([FLAGS.sliding_window], "sliding_window") if FLAGS.sliding_window \
         else None
@@ -112,11 +114,13 @@ def main(argv):
 
     from deeplab.cli.common import dataset_from_flags, require
     from deeplab.data.errors import DataError
+    from deeplab.data.pipeline import check_labeled
 
     try:
         require(FLAGS, "checkpoint_dir", "eval_logdir", "dataset_dir")
         dataset_name, descriptor = dataset_from_flags(FLAGS)
         overrides = explicit_model_overrides(FLAGS)
+        check_labeled(FLAGS.dataset_dir, FLAGS.eval_split, dataset_name)
         writer = tf.summary.create_file_writer(FLAGS.eval_logdir)
         if not FLAGS.watch:
             evaluate_once(FLAGS.checkpoint_dir, descriptor, dataset_name, overrides, writer)

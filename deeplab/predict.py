@@ -26,7 +26,8 @@ from deeplab.visualize import class_fractions, overlay, write_png
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
-flags.DEFINE_string("model", None, "A .weights.h5 (+ .config.json), a .tflite or a SavedModel.")
+flags.DEFINE_string("model", None, "A .weights.h5 (+ .config.json), a training directory or "
+                    "ckpt-N prefix, a .tflite or a SavedModel.")
 flags.DEFINE_multi_string("input", None, "Image files, folders of images, or a video.")
 flags.DEFINE_string("output_dir", None, "Where results are written.")
 flags.DEFINE_string("dataset", "pascal_voc_seg",
@@ -40,17 +41,10 @@ FLAGS = flags.FLAGS
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """RGB uint8 from any image file cv2 reads (grayscale and RGBA converted)."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"cannot read {path} as an image")
-    if image.dtype != np.uint8:
-        image = (image / max(1, image.max()) * 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """RGB uint8 as a viewer shows the file: any mode or bit depth, EXIF orientation applied."""
+    from deeplab.data.image_io import read_image_array
+
+    return read_image_array(str(path))
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -70,11 +64,23 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
 
 
 def segment_images(segmenter, images, output_dir: Path, class_names, colormap, alpha,
-                   color_mask=False) -> dict[str, dict[str, float]]:
+                   color_mask=False, failures: dict[str, str] | None = None
+                   ) -> dict[str, dict[str, float]]:
+    """Segments each image; an unreadable one is recorded in ``failures`` and skipped."""
+    from deeplab.data.errors import DataError
+
     summaries = {}
     progress = Progress(len(images), "segmenting", interval=10.0, log=print, unit="images")
     for path in images:
-        image = read_rgb(path)
+        try:
+            image = read_rgb(path)
+        except DataError as error:
+            if failures is None:
+                raise
+            failures[str(path)] = str(error)
+            print(f"{path.name}: skipped, {error}")
+            progress.update()
+            continue
         labels = segmenter.labels(image)
         write_png(output_dir / f"{path.stem}_overlay.png",
                   overlay(image, labels, colormap, alpha, class_names))
@@ -129,6 +135,7 @@ def segment_video(segmenter, path: Path, output_dir: Path, class_names, colormap
 def main(argv):
     del argv
     from deeplab.data.descriptor import get_dataset
+    from deeplab.data.errors import DataError
     from deeplab.segmenter import load_segmenter
 
     if not FLAGS.model or not FLAGS.input or not FLAGS.output_dir:
@@ -142,13 +149,23 @@ def main(argv):
         output_dir = Path(FLAGS.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         names = list(dataset.class_names)
+        failures: dict[str, str] = {}
         segment_images(segmenter, images, output_dir, names, dataset.colormap, FLAGS.alpha,
-                       FLAGS.also_save_color_mask)
+                       FLAGS.also_save_color_mask, failures)
         for video in videos:
-            segment_video(segmenter, video, output_dir, names, dataset.colormap, FLAGS.alpha)
-    except (ValueError, FileNotFoundError, OSError) as error:
+            try:
+                segment_video(segmenter, video, output_dir, names, dataset.colormap,
+                              FLAGS.alpha)
+            except ValueError as error:
+                failures[str(video)] = str(error)
+    except (ValueError, FileNotFoundError, OSError, DataError) as error:
         sys.exit(f"deeplab-predict: {error}")
     print(f"results in {output_dir}")
+    if failures:
+        done = len(images) + len(videos) - len(failures)
+        lines = "\n".join(f"  {path}: {why}" for path, why in failures.items())
+        sys.exit(f"deeplab-predict: {len(failures)} of {len(images) + len(videos)} inputs "
+                 f"could not be read (the other {done} are written):\n{lines}")
 
 
 def run():

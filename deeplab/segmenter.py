@@ -71,9 +71,12 @@ class TFLiteSegmenter:
 
 def load_segmenter(path: str | Path, max_size: int = DEFAULT_SIZE,
                    tflite_input_range: str = "0,255"):
-    """Picks the segmenter for a ``.weights.h5``, ``.tflite`` or SavedModel path."""
+    """Picks the segmenter for a ``.weights.h5``, a training directory or ``ckpt-N``, a
+    ``.tflite`` file or a SavedModel path."""
     path = Path(path)
-    if path.name.endswith(WEIGHTS_SUFFIX):
+    if (path.name.endswith(WEIGHTS_SUFFIX) or (path / "checkpoint").is_file()
+            or Path(f"{path}.index").is_file()):
+        # Our weights file, a training directory (its latest checkpoint) or a ckpt-N prefix.
         return KerasSegmenter(load_model(path), max_size)
     if path.suffix == ".tflite":
         if not path.is_file():
@@ -85,5 +88,5 @@ def load_segmenter(path: str | Path, max_size: int = DEFAULT_SIZE,
         return SavedModelSegmenter(path)
     raise ValueError(
         f"{path}: not a model this tool reads. Give a .weights.h5 (with its .config.json), "
-        "a .tflite file, or a SavedModel directory."
+        "a training directory or ckpt-N prefix, a .tflite file, or a SavedModel directory."
     )

@@ -46,6 +46,7 @@ def main(argv):
     del argv
     from deeplab.cli.common import dataset_from_flags, require
     from deeplab.data.errors import DataError
+    from deeplab.training.run_lock import RunFolderBusy
     from deeplab.training.trainer import Trainer, TrainingDiverged
 
     try:
@@ -61,7 +62,7 @@ def main(argv):
               f"({descriptor.num_classes} classes) with {strategy.num_replicas_in_sync} "
               f"replica(s)")
         result = Trainer(config, strategy).train()
-    except (TrainingDiverged, ValueError, FileNotFoundError, DataError) as error:
+    except (TrainingDiverged, RunFolderBusy, ValueError, FileNotFoundError, DataError) as error:
         sys.exit(f"deeplab-train: {error}")
     print(f"done at step {result['step']}")
 

@@ -90,7 +90,7 @@ def visualize(model, batches, vis_logdir: str, colormap: str, class_names, raw: 
 
 def main(argv):
     del argv
-    from deeplab.cli.common import dataset_from_flags, require
+    from deeplab.cli.common import check_num_classes, dataset_from_flags, require
     from deeplab.data.errors import DataError
     from deeplab.data.pipeline import PreprocessConfig, make_dataset
     from deeplab.weights.store import load_model
@@ -99,6 +99,7 @@ def main(argv):
         require(FLAGS, "checkpoint_dir", "vis_logdir", "dataset_dir")
         dataset_name, descriptor = dataset_from_flags(FLAGS)
         model = load_model(FLAGS.checkpoint_dir, **explicit_model_overrides(FLAGS))
+        check_num_classes(model, descriptor, FLAGS.checkpoint_dir)
         batches = make_dataset(FLAGS.dataset_dir, FLAGS.vis_split, 1, is_training=False,
                                config=PreprocessConfig(crop_size=None), dataset=dataset_name,
                                with_labels=False)

@@ -15,6 +15,7 @@ WORK="${DEEPLAB_WORKSPACE:-workspace}"
 DATA="$WORK/datasets/synthetic/tfrecord"
 EXP="$WORK/exp/quickstart"
 
+start=$SECONDS
 echo "== 1/4 synthetic data set -> $DATA"
 "$PY" datasets/make_synthetic_data.py --output_dir="$DATA"
 echo "== 2/4 training -> $EXP/train"
@@ -33,3 +34,4 @@ print(f"\nquickstart: val mIoU {100 * metrics['miou']:.2f}% "
       f"(pixel accuracy {100 * metrics['pixel_accuracy']:.2f}%)")
 PYEOF
 echo "overlays: $EXP/vis/segmentation_results/*_overlay.png"
+echo "data, training, evaluation and pictures took $((SECONDS - start)) s"

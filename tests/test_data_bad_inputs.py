@@ -25,7 +25,8 @@ def test_size_mismatch_names_both_files(tmp_path):
     save(rgb(8, 10), tmp_path / "images" / "a.png")
     save(blocks_label(8, 9), tmp_path / "masks" / "a.png")
     with pytest.raises(DataError, match=r"size mismatch: image '.*images/a\.png' is 10x8 "
-                                        r"\(WxH\) but label '.*masks/a\.png' is 9x8"):
+                                        r"\(WxH\) as viewers show it \(EXIF orientation applied\) "
+                                        r"but label '.*masks/a\.png' is 9x8"):
         convert(tmp_path)
     assert not any(f.endswith(".tfrecord") for f in os.listdir(tmp_path / "rec"))
 

@@ -125,6 +125,21 @@ def test_versioned_layout_and_encoded_signature(model, exported):
         export_saved_model(model, base, version=1)
 
 
+def test_encoded_signature_applies_the_exif_orientation(exported):
+    """A phone JPEG stored sideways is segmented the way a viewer shows it."""
+    from test_exif import as_viewers_show, encoded
+
+    _, _, loaded = exported
+    photo = encoded(images((20, 36))[0][0], 6, "PNG")  # lossless, so both inputs are equal
+    upright = as_viewers_show(photo)
+    assert upright.shape == (36, 20, 3)
+    served = loaded.signatures["serving_encoded"](image_bytes=tf.constant(photo))
+    direct = loaded.signatures["serving_default"](image=tf.constant(upright[None]))
+    assert served["semantic_predictions"].shape == (1, 36, 20)
+    np.testing.assert_array_equal(served["semantic_predictions"],
+                                  direct["semantic_predictions"])
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

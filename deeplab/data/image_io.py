@@ -37,14 +37,55 @@ def read_bytes(path: str) -> bytes:
     return data
 
 
+# PIL's decompression-bomb guard is off (large aerial and retinal images are real data), so
+# a corrupt header claiming billions of pixels is refused here before anything is allocated.
+MAX_PIXELS = 1 << 30
+
+
 def _open(data: bytes, path: str) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise DataError(
+                f"{path!r} claims {width}x{height} pixels, more than {MAX_PIXELS} (a corrupt "
+                "header, or an image too large to load whole: cut it into tiles first)")
         image.load()  # Decode fully now: a truncated file must fail here, not at training time.
         return image
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            MemoryError, Image.DecompressionBombError) as e:
         raise DataError(
             f"{path!r} is corrupt or not an image ({e}); replace or remove the file") from None
+
+
+# EXIF orientation -> how a viewer turns the stored pixels (PIL's exif_transpose).
+ORIENTATIONS = {2: "mirrored left-right", 3: "rotated 180°", 4: "mirrored top-bottom",
+                5: "transposed", 6: "rotated 90° clockwise", 7: "transversed",
+                8: "rotated 90° counter-clockwise"}
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The image's EXIF Orientation tag (1 when absent or invalid)."""
+    try:
+        value = int(image.getexif().get(0x0112, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):
+        return 1
+    return value if value in ORIENTATIONS else 1
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """``array`` (H x W [x C]) turned as EXIF ``orientation`` says, as PIL's
+    ``ImageOps.exif_transpose`` and image viewers do (6: turned 90° clockwise)."""
+    turns = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1],
+             4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
+             6: lambda a: np.rot90(a, 3), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+             8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns[orientation](array))
+
+
+def _orientation_warning(path: str, orientation: int) -> str:
+    return (f"{path}: EXIF orientation {orientation} applied ({ORIENTATIONS[orientation]}, "
+            "as image viewers show it)")
 
 
 def _png_bit_depth(data: bytes) -> int:
@@ -117,13 +158,18 @@ def prepare_image(
     8-bit RGB JPEG and PNG files are stored byte for byte, as the original does. Everything else
     (grayscale, RGBA, 16-bit, CMYK, palette, and TIFF/PPM/GIF/BMP containers) is converted to
     8-bit RGB and re-encoded in `fallback_format`, with a warning for the colour conversions.
+    A photo with an EXIF orientation is turned as viewers show it (masks are drawn on that
+    view) and re-encoded, with a warning; the original stored it unturned.
 
     Returns:
       (encoded bytes, record format 'jpeg' or 'png', height, width, warnings).
     """
     image = _open(data, path)
-    width, height = image.size
-    if image.format in ("JPEG", "PNG") and image.mode == "RGB" and _png_bit_depth(data) == 8:
+    orientation = exif_orientation(image)
+    plain = (image.format in ("JPEG", "PNG") and image.mode == "RGB"
+             and _png_bit_depth(data) == 8)
+    if plain and orientation == 1:
+        width, height = image.size
         return data, "jpeg" if image.format == "JPEG" else "png", height, width, []
     warnings = []
     if image.mode == "RGB" and not (image.format == "PNG" and _png_bit_depth(data) == 16):
@@ -131,18 +177,25 @@ def prepare_image(
     else:
         array, description = _to_uint8_rgb(data, image, path)
         warnings.append(f"{path}: {description}")
+    if orientation != 1:
+        array = orient(array, orientation)
+        warnings.append(_orientation_warning(path, orientation))
+    height, width = array.shape[:2]
     if fallback_format in ("jpg", "jpeg"):
         return encode_jpeg(array), "jpeg", height, width, warnings
     return encode_png(array), "png", height, width, warnings
 
 
 def read_image_array(path: str) -> np.ndarray:
-    """Reads any image file as a uint8 HxWx3 RGB array (used where images are cut, e.g. tiles)."""
+    """Reads any image file as a uint8 HxWx3 RGB array, EXIF orientation applied (tiles,
+    predict)."""
     data = read_bytes(path)
     image = _open(data, path)
     if image.mode == "RGB" and not (image.format == "PNG" and _png_bit_depth(data) == 16):
-        return np.asarray(image)
-    return _to_uint8_rgb(data, image, path)[0]
+        array = np.asarray(image)
+    else:
+        array = _to_uint8_rgb(data, image, path)[0]
+    return orient(array, exif_orientation(image))
 
 
 def read_index_mask(path: str, color_table: ColorTable | None = None,
@@ -187,7 +240,8 @@ def read_index_mask(path: str, color_table: ColorTable | None = None,
                 "of class ids")
     else:
         raise DataError(f"{path!r}: unsupported mask mode {mode!r}; save it as a PNG of class ids")
-    return array
+    # A mask carrying an orientation tag is shown turned too; annotators drew on that view.
+    return orient(array, exif_orientation(mask))
 
 
 def apply_color_table(rgb: np.ndarray, color_table: ColorTable, path: str,
@@ -258,9 +312,15 @@ def check_label(label: np.ndarray, height: int, width: int, num_classes: int, ig
         (the usual cause of NaN losses and all-background predictions in the original).
     """
     if label.shape[:2] != (height, width):
+        hint = ""
+        if label.shape[:2] == (width, height):
+            hint = ("; the label is the image turned by 90°: if the image was turned by an "
+                    "EXIF orientation that the mask tool ignored, or the mask was saved "
+                    "turned, re-export the mask to match the image as a viewer shows it")
         raise DataError(
-            f"size mismatch: image {image_path!r} is {width}x{height} (WxH) but label "
-            f"{label_path!r} is {label.shape[1]}x{label.shape[0]}")
+            f"size mismatch: image {image_path!r} is {width}x{height} (WxH) as viewers show it "
+            f"(EXIF orientation applied) but label {label_path!r} is "
+            f"{label.shape[1]}x{label.shape[0]}{hint}")
     values = np.unique(label)
     bad = values[(values >= num_classes) & (values != ignore_label)]
     if bad.size:

@@ -106,6 +106,46 @@ def resolve_descriptor(dataset_dir: str | None,
     return None
 
 
+def check_labeled(dataset_dir: str, split: str, dataset: DatasetDescriptor | str | None = None,
+                  records_to_read: int = 32) -> float | None:
+    """Fails unless `split` carries labels; returns the void fraction of its first records.
+
+    Training and evaluation need labels: without them the pipeline would fill every label
+    with the ignore label, so training reaches loss 0 and eval reports nan. Checked up front:
+    the split's entry in ``dataset.json`` and the first `records_to_read` records.
+
+    Raises:
+      DataError: naming the split (and the shard file and key when records lack labels).
+    """
+    import numpy as np
+
+    descriptor = resolve_descriptor(dataset_dir, dataset)
+    if descriptor is not None and not descriptor.is_labeled(split):
+        raise DataError(f"split {split!r} is marked unlabeled in {descriptor.name}'s "
+                        "dataset.json: training and evaluation need labelled records; give a "
+                        "labelled split (--train_split / --eval_split)")
+    ignore_label = descriptor.ignore_label if descriptor else 255
+    void = pixels = read = 0
+    for path in records.list_shards(dataset_dir, split):
+        for raw in tf.data.TFRecordDataset(path).take(records_to_read - read):
+            example = tf.train.Example.FromString(raw.numpy())
+            feature = example.features.feature.get(records.LABEL_ENCODED)
+            values = feature.bytes_list.value if feature is not None else []
+            if not values or not values[0]:
+                state = "missing" if feature is None else "empty"
+                raise DataError(
+                    f"{path}: record {read} has no label ({records.LABEL_ENCODED!r} is "
+                    f"{state}): training and evaluation need labelled records; convert split "
+                    f"{split!r} with its masks")
+            label = tf.io.decode_image(values[0], channels=1, expand_animations=False).numpy()
+            void += int(np.sum(label == ignore_label))
+            pixels += label.size
+            read += 1
+        if read >= records_to_read:
+            break
+    return void / pixels if pixels else None
+
+
 def check_shards(files: Sequence[str]) -> int:
     """Checks the framing of local shard files (truncation); returns the record count."""
     total = 0

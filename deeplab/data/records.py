@@ -26,6 +26,10 @@ IMAGE_CHANNELS = "image/channels"
 LABEL_ENCODED = "image/segmentation/class/encoded"
 LABEL_FORMAT = "image/segmentation/class/format"
 
+# A split whose labels are at least this void (ignore label) gets a warning, in the converter
+# and when training starts: it would train on almost nothing.
+MOSTLY_VOID = 0.99
+
 SHARD_PATTERN = "%s-%05d-of-%05d.tfrecord"
 _SHARD_RE = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.tfrecord$")
 
@@ -170,6 +174,48 @@ def masked_crc32c(data: bytes) -> int:
     """The TFRecord masked CRC of `data`."""
     crc = crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def parse_example(serialized: bytes, where: str) -> dict:
+    """Parses one record into its image and label fields, checking the original's schema.
+
+    Returns:
+      ``{"encoded", "filename", "format", "height", "width", "label"}`` (label b"" when
+      absent).
+
+    Raises:
+      DataError: naming `where` (file and record) and the key that is missing or wrong.
+    """
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.example import example_pb2
+
+    try:
+        features = example_pb2.Example.FromString(serialized).features.feature
+    except (DecodeError, ValueError, RuntimeError) as e:
+        raise DataError(f"{where}: not a tf.train.Example ({e}); rebuild this split with the "
+                        "converter") from None
+
+    def value(key: str, kind: str, required: bool = True):
+        feature = features.get(key)
+        values = getattr(feature, kind).value if feature is not None else []
+        if feature is not None and feature.WhichOneof("kind") not in (kind, None):
+            raise DataError(f"{where}: {key!r} holds {feature.WhichOneof('kind')}, expected "
+                            f"{kind}; the record does not follow the original's format")
+        if not values:
+            if required:
+                raise DataError(f"{where}: {key!r} is missing; the record does not follow the "
+                                "original's format")
+            return b"" if kind == "bytes_list" else 0
+        return values[0]
+
+    height, width = value(IMAGE_HEIGHT, "int64_list"), value(IMAGE_WIDTH, "int64_list")
+    if not (0 < height < 1 << 20 and 0 < width < 1 << 20):
+        raise DataError(f"{where}: image size {width}x{height} (WxH) is not plausible")
+    return {"encoded": value(IMAGE_ENCODED, "bytes_list"),
+            "filename": value(IMAGE_FILENAME, "bytes_list", False),
+            "format": value(IMAGE_FORMAT, "bytes_list", False),
+            "height": int(height), "width": int(width),
+            "label": value(LABEL_ENCODED, "bytes_list", False)}
 
 
 def check_record_framing(path: str) -> int:

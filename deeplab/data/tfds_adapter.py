@@ -13,6 +13,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from deeplab.data.errors import DataError
+from deeplab.data.exif import decode_oriented
 from deeplab.data.pipeline import PreprocessConfig, build_pipeline
 
 
@@ -75,18 +76,21 @@ def tfds_dataset(
             raise DataError(f"TFDS data set {builder.name!r} has no feature {key!r}; its "
                             f"features are {sorted(features.keys())}")
     read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=seed)
+    # TFDS decodes images without their EXIF orientation; decode the photo here instead.
+    encoded_image = isinstance(features[image_key], tfds.features.Image)
+    decoders = {image_key: tfds.decode.SkipDecoding()} if encoded_image else None
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     try:
         elements = builder.as_dataset(split=split, shuffle_files=is_training,
-                                      read_config=read_config)
+                                      read_config=read_config, decoders=decoders)
     except (AssertionError, ValueError, FileNotFoundError) as e:
         raise DataError(f"TFDS data set {builder.name!r} split {split!r} is not prepared in "
                         f"{builder.data_dir!r} ({e}); prepare it first (tfds build), this code "
                         "never downloads") from None
 
     def to_sample(element: dict) -> dict:
-        image = element[image_key]
+        image = decode_oriented(element[image_key]) if encoded_image else element[image_key]
         if image.shape.rank == 2:
             image = image[..., None]
         if image.shape[-1] == 1:

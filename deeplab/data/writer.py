@@ -23,7 +23,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,8 +85,18 @@ class EncodeOptions:
     image_format: str = "png"
 
 
-def encode_sample(sample: Sample, options: EncodeOptions) -> tuple[bytes, list[str]]:
-    """Checks one sample and returns (serialised tf.train.Example, warnings)."""
+class Encoded(NamedTuple):
+    """One written example: the serialised tf.train.Example, warnings, and label pixel counts
+    (void and all; 0 and 0 without a label)."""
+
+    serialized: bytes
+    warnings: list[str]
+    void_pixels: int = 0
+    label_pixels: int = 0
+
+
+def encode_sample(sample: Sample, options: EncodeOptions) -> Encoded:
+    """Checks one sample and encodes it."""
     if isinstance(sample.image, np.ndarray):
         array = sample.image
         if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
@@ -102,23 +112,73 @@ def encode_sample(sample: Sample, options: EncodeOptions) -> tuple[bytes, list[s
         data, fmt, height, width, warnings = image_io.prepare_image(
             sample.image, sample.image_path, options.image_format)
     label_data = None
+    void = pixels = 0
     if sample.label is not None:
         image_io.check_label(sample.label, height, width, options.num_classes,
                              options.ignore_label, sample.image_path,
                              sample.label_path or sample.image_path)
         label_data = image_io.encode_png(np.ascontiguousarray(sample.label, np.uint8))
+        void, pixels = int(np.sum(sample.label == options.ignore_label)), sample.label.size
     serialized = records.image_seg_to_example(
         data, sample.filename, height, width, label_data, image_format=fmt)
-    return serialized, warnings
+    return Encoded(serialized, warnings, void, pixels)
 
 
-def run_task(task: Task, options: EncodeOptions) -> list[tuple[bytes, list[str]]]:
+def run_task(task: Task, options: EncodeOptions) -> list[Encoded]:
     """Runs one task and encodes its samples (executed in the worker processes)."""
     samples = task.fn(*task.args)
     if len(samples) != task.count:
         raise DataError(f"internal: task {task.fn.__name__}{task.args!r} announced "
                         f"{task.count} samples but produced {len(samples)}")
     return [encode_sample(s, options) for s in samples]
+
+
+def check_writable(output_dir: str) -> None:
+    """Fails with one line unless records can be written into `output_dir` (made if needed).
+
+    Raises:
+      DataError: naming the folder, the reason and what to do.
+    """
+    import tempfile
+
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise DataError(
+            f"cannot write to the output folder {output_dir!r}: {e.strerror or e}; choose a "
+            "writable --output_dir or fix the folder's permissions") from None
+
+
+def exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
+    """Makes this worker process exit when ``parent_pid`` dies (a pool initializer).
+
+    A SIGKILLed converter cannot shut its pool down, and idle workers would wait on their
+    task queue forever. On Linux the kernel signals the worker at once (PR_SET_PDEATHSIG);
+    everywhere, a daemon thread notices within ``poll_seconds`` that the parent is gone.
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:  # the parent died before the initializer ran
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _fingerprint_value(value: Any) -> Any:
@@ -229,15 +289,19 @@ def build_split(
             # spawn, not fork: the parent may hold TensorFlow's threads and locks. An executor
             # rather than a Pool: if workers die it raises instead of respawning them forever.
             pool = concurrent.futures.ProcessPoolExecutor(
-                num_workers, mp_context=multiprocessing.get_context("spawn"))
+                num_workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent, initargs=(os.getpid(),))
             chunk = max(1, min(16, len(tasks) // (num_workers * 8)))
             results = pool.map(encode, tasks, chunksize=chunk)
         else:
             results = map(encode, tasks)
         index = 0
         shard = -1
+        void = pixels = 0
         for encoded in results:
-            for serialized, warnings in encoded:
+            for serialized, warnings, sample_void, sample_pixels in encoded:
+                void += sample_void
+                pixels += sample_pixels
                 while shard < 0 or index >= ranges[shard][1]:
                     if writer is not None:
                         writer.close()
@@ -262,6 +326,10 @@ def build_split(
         for temp in temps:
             if os.path.exists(temp):
                 os.remove(temp)
+        if isinstance(error, (OSError, tf.errors.OpError)):
+            reason = getattr(error, "message", None) or getattr(error, "strerror", None) or error
+            raise DataError(f"writing split {split!r} to {output_dir!r} failed: {reason}; "
+                            "check the free space and permissions of --output_dir") from None
         if isinstance(error, concurrent.futures.process.BrokenProcessPool):
             raise DataError(
                 "the encoding worker processes died. With num_workers > 1 the calling script "
@@ -273,6 +341,13 @@ def build_split(
             pool.shutdown(wait=True, cancel_futures=True)
     progress.close()
     _log_warning_summary(split, warning_count)
+    void_fraction = void / pixels if pixels else None
+    if void_fraction is not None and void_fraction >= records.MOSTLY_VOID:
+        logger.warning(
+            "%s: %.1f%% of the label pixels are void (ignore label %d): training on it learns "
+            "almost nothing. Check that the masks hold class ids 0..%d (not colours, not "
+            "all 255) and that --num_classes / the ignore label match them", split,
+            100 * void_fraction, options.ignore_label, options.num_classes - 1)
     # Remove shards of an earlier run with a different shard count.
     for name in os.listdir(output_dir):
         parsed = records.parse_shard_filename(name)
@@ -284,6 +359,7 @@ def build_split(
         "shard_bytes": [os.path.getsize(f) for f in finals],
         "fingerprint": fp,
         "converted_images": warning_count,
+        "void_fraction": None if void_fraction is None else round(void_fraction, 6),
     }
 
 
@@ -314,6 +390,7 @@ def build_records(
     """
     if image_format not in ("png", "jpg", "jpeg"):
         raise DataError(f"image_format must be png, jpg or jpeg, not {image_format!r}")
+    check_writable(output_dir)
     options = EncodeOptions(descriptor.num_classes, descriptor.ignore_label, image_format)
     sizes = {}
     for split, tasks in split_tasks.items():

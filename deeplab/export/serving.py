@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from deeplab.data.exif import decode_oriented
 from deeplab.inference import predict_probabilities
 from deeplab.ops import resize_bilinear
 from deeplab.weights.store import checkpoint_weights
@@ -80,8 +81,8 @@ class SegmentationServer(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="image_bytes")])
     def serve_encoded(self, image_bytes):
-        image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-        return self._segment(tf.expand_dims(image, 0))
+        # As viewers show it: a phone photo's EXIF orientation is applied.
+        return self._segment(tf.expand_dims(decode_oriented(image_bytes), 0))
 
     def batch_function(self, crop_size):
         """A fixed-size batched signature: uint8 [N, crop_h, crop_w, 3]."""

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +22,22 @@ from deeplab.training.config import TrainConfig
 from deeplab.training.initialization import initialize_from_checkpoint
 from deeplab.training.losses import softmax_cross_entropy
 from deeplab.training.multipliers import gradient_multipliers
+from deeplab.training.run_lock import RunLock
 from deeplab.training.schedules import DeepLabLearningRate
 from deeplab.weights.store import TRAIN_CONFIG, checkpoint_weights
+
+
+def checkpoint_prefixes(directory: str) -> list[str]:
+    """Every ``ckpt-N`` prefix of a run folder (listed in its index or with files), newest
+    first, whether or not its files are complete."""
+    steps = set()
+    state = tf.train.get_checkpoint_state(directory)
+    listed = list(state.all_model_checkpoint_paths) if state else []
+    for path in listed + tf.io.gfile.glob(os.path.join(directory, "ckpt-*")):
+        match = re.search(r"ckpt-(\d+)(\.index|\.data-\d+-of-\d+)?$", path)
+        if match:
+            steps.add(int(match.group(1)))
+    return [os.path.join(directory, f"ckpt-{step}") for step in sorted(steps, reverse=True)]
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,6 +82,7 @@ class Trainer:
         self.log = log
         self.is_chief = _is_chief(self.strategy)
         self.ignore_label = 255  # the original's; train() takes the data set's
+        self._saved_step = None
         if config.mixed_precision != "none":
             keras.mixed_precision.set_global_policy(config.mixed_precision)
         replicas = self.strategy.num_replicas_in_sync
@@ -117,12 +133,30 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     def restore_or_initialize(self) -> int:
-        """Resumes from the latest checkpoint of train_logdir, else --tf_initial_checkpoint."""
-        latest = tf.train.latest_checkpoint(self.config.train_logdir)
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            self.log(f"resumed from {latest} at step {self.step}")
-        elif self.config.tf_initial_checkpoint:
+        """Resumes from the newest intact checkpoint of train_logdir, else
+        --tf_initial_checkpoint.
+
+        A checkpoint that cannot be read (a truncated ``.data`` shard, a missing ``.index``:
+        a full disk or a copy cut short) is skipped with a line naming it, and the one before
+        it is used; if none can be read, training stops rather than start over.
+        """
+        candidates = checkpoint_prefixes(self.config.train_logdir)
+        unreadable = []
+        for prefix in candidates:
+            try:
+                self.checkpoint.restore(prefix).assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, AssertionError) as error:
+                reason = getattr(error, "message", str(error)).strip().splitlines()[0]
+                unreadable.append(prefix)
+                self.log(f"{prefix} cannot be read ({reason[:200]}); trying the one before")
+                continue
+            self.log(f"resumed from {prefix} at step {self.step}")
+            return self.step
+        if unreadable:
+            raise ValueError(f"no readable checkpoint in {self.config.train_logdir} "
+                             f"({', '.join(unreadable)} are damaged): move them away to "
+                             "start over, or restore them from a backup")
+        if self.config.tf_initial_checkpoint:
             for line in initialize_from_checkpoint(
                     self.model, self.config.tf_initial_checkpoint,
                     self.config.initialize_last_layer,
@@ -185,8 +219,26 @@ class Trainer:
 
     # === Loop ===
     def train(self) -> dict:
-        """Runs to ``training_number_of_steps``; returns the last losses and timings."""
+        """Runs to ``training_number_of_steps``; returns the last losses and timings.
+
+        The chief holds an exclusive lock on ``train_logdir`` meanwhile (two trainers in one
+        folder would interleave their checkpoints).
+
+        Raises:
+            RunFolderBusy: another live trainer holds ``train_logdir``.
+        """
+        local = "://" not in self.config.train_logdir  # no file locks on gs:// and the like
+        if not (self.is_chief and local):
+            return self._train()
+        with RunLock(self.config.train_logdir) as lock:
+            if lock.took_over:
+                self.log(lock.took_over)
+            return self._train()
+
+    def _train(self) -> dict:
         from deeplab.data.descriptor import get_dataset
+        from deeplab.data.pipeline import check_labeled
+        from deeplab.data.records import MOSTLY_VOID
 
         c = self.config
         if self.is_chief:
@@ -198,6 +250,11 @@ class Trainer:
                 f"--num_classes {c.model.num_classes} does not match the dataset's "
                 f"{descriptor.num_classes} classes ({descriptor.name}); set --num_classes="
                 f"{descriptor.num_classes}.")
+        void = check_labeled(c.dataset_dir, c.train_split, c.dataset)
+        if void is not None and void >= MOSTLY_VOID:
+            self.log(f"warning: {100 * void:.1f}% of the label pixels in the first records of "
+                     f"split {c.train_split!r} are void (ignore label {self.ignore_label}): "
+                     "training learns almost nothing; check the masks and --num_classes")
         start_step = self.restore_or_initialize()
         if start_step >= c.training_number_of_steps:
             self.log(f"already at step {start_step} >= --training_number_of_steps; nothing to do")
@@ -256,13 +313,17 @@ class Trainer:
             if due_by_steps or now - last_save >= c.save_interval_secs:
                 self.save(step)
                 last_save = now
-        self.save(step)
+        self.save(step)  # the last step, unless the loop just saved it
         if writer is not None:
             writer.flush()
         return {"step": step, "loss": loss_value, "regularization": reg_value,
                 "seconds": time.monotonic() - run_start}
 
     def save(self, step: int) -> None:
+        """Writes ``ckpt-<step>`` (once per step: a repeated call is a no-op)."""
+        if step == self._saved_step:
+            return
+        self._saved_step = step
         path = self.manager.save(checkpoint_number=step)
         if self.is_chief:
             self.log(f"saved {path}")

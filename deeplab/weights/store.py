@@ -66,6 +66,13 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     if path.is_dir():
         latest = tf.train.latest_checkpoint(str(path))
+        state = tf.train.get_checkpoint_state(str(path))
+        if latest is None and state is not None and state.model_checkpoint_path:
+            # Listed in the index, but its .index file is gone (a cut-short copy or save).
+            raise FileNotFoundError(
+                f"the latest checkpoint of {path}, {state.model_checkpoint_path}, is incomplete "
+                f"({Path(state.model_checkpoint_path).name}.index is missing): give an earlier "
+                "ckpt-N prefix of the same run")
         if latest is None:
             raise FileNotFoundError(
                 f"{path} holds no checkpoint yet (no 'checkpoint' file): give a training "
@@ -100,11 +107,18 @@ def load_model(path: str | Path, **overrides) -> DeepLab:
 
         prefix, config_path = resolve_checkpoint(path)
         model = DeepLab(read_config(config_path, overrides))
-        status = tf.train.Checkpoint(weights=checkpoint_weights(model)).read(str(prefix))
+        try:
+            status = tf.train.Checkpoint(weights=checkpoint_weights(model)).read(str(prefix))
+        except tf.errors.OpError as error:
+            reason = error.message.strip().splitlines()[0][:200]
+            raise ValueError(f"checkpoint {prefix} cannot be read ({reason}): it is truncated or "
+                             "incomplete; give an earlier ckpt-N of the same run") from None
         try:
             status.assert_existing_objects_matched()
         except AssertionError as error:
             raise ValueError(f"{prefix} does not hold this model's weights ({error}).") from None
+        # The optimizer's slots and step are in the checkpoint too; only the weights are read.
+        status.expect_partial()
         return model
     config_path = config_path_for(path)
     for required in (path, config_path):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import logging
 import os
 from collections.abc import Iterable, Sequence
 
 from deeplab.data import image_io
 from deeplab.data.errors import DataError
 from deeplab.data.writer import Sample
+
+logger = logging.getLogger("deeplab.data")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".gif")
 
@@ -31,8 +35,12 @@ def load_pair(filename: str, image_path: str, label_path: str | None,
     return [Sample(filename, image_io.read_bytes(image_path), label, image_path, label_path)]
 
 
-def read_list(path: str) -> list[str]:
+def read_list(path: str, keep_duplicates: bool = False) -> list[str]:
     """Reads an image-set list (one name per line; VOC lists may carry a second column).
+
+    A name listed twice would be written twice and counted twice by eval; by default each
+    is kept once, in first-seen order, with a warning. ``keep_duplicates`` writes the list
+    as it is, as the original did.
 
     Raises:
       DataError: if the file is missing or empty.
@@ -43,6 +51,14 @@ def read_list(path: str) -> list[str]:
         names = [line.split()[0] for line in f if line.strip()]
     if not names:
         raise DataError(f"list file {path!r} is empty: the split would have no examples")
+    counts = collections.Counter(names)
+    repeated = {name: n for name, n in counts.items() if n > 1}
+    if repeated and not keep_duplicates:
+        shown = ", ".join(f"{name} x{n}" for name, n in list(repeated.items())[:5])
+        logger.warning("%s names %d image(s) more than once (%s); each is written once "
+                       "(--keep_duplicates writes the list as it is, as the original did)",
+                       path, len(repeated), shown)
+        names = list(dict.fromkeys(names))
     return names
 
 

@@ -46,11 +46,11 @@ def load_sbd_pair(filename: str, image_path: str, mat_path: str) -> list[Sample]
                    image_path, mat_path)]
 
 
-def _train_aug_names(list_folder: str, sbd_folder: str | None, aug_folder: str | None
-                     ) -> list[str]:
+def _train_aug_names(list_folder: str, sbd_folder: str | None, aug_folder: str | None,
+                     keep_duplicates: bool = False) -> list[str]:
     listed = os.path.join(list_folder, "train_aug.txt")
     if os.path.isfile(listed):
-        return read_list(listed)
+        return read_list(listed, keep_duplicates)
     val = set(read_list(os.path.join(list_folder, "val.txt")))
     if aug_folder:
         pool = {os.path.splitext(os.path.basename(p))[0]
@@ -65,8 +65,12 @@ def _train_aug_names(list_folder: str, sbd_folder: str | None, aug_folder: str |
 def voc_tasks(image_folder: str, semantic_segmentation_folder: str, list_folder: str,
               splits: list[str] | None = None, sbd_folder: str | None = None,
               segmentation_class_aug_folder: str | None = None,
-              image_extension: str = ".jpg") -> dict[str, list[Task]]:
+              image_extension: str = ".jpg", keep_duplicates: bool = False
+              ) -> dict[str, list[Task]]:
     """Tasks per split: every ``*.txt`` of `list_folder` (or `splits`), plus ``train_aug``.
+
+    A name listed twice in a split is written once unless `keep_duplicates` (see
+    :func:`deeplab.data.converters.common.read_list`).
 
     Raises:
       DataError: for missing folders, lists, images or labels.
@@ -88,9 +92,10 @@ def voc_tasks(image_folder: str, semantic_segmentation_folder: str, list_folder:
             if not (sbd_folder or segmentation_class_aug_folder):
                 raise DataError("train_aug needs --sbd_folder (SBD's dataset/ folder with cls/) "
                                 "or --segmentation_class_aug_folder")
-            names = _train_aug_names(list_folder, sbd_folder, segmentation_class_aug_folder)
+            names = _train_aug_names(list_folder, sbd_folder, segmentation_class_aug_folder,
+                                     keep_duplicates)
         else:
-            names = read_list(os.path.join(list_folder, f"{split}.txt"))
+            names = read_list(os.path.join(list_folder, f"{split}.txt"), keep_duplicates)
         split_tasks = []
         for name in names:
             image_path = os.path.join(image_folder, name + image_extension)
@@ -119,10 +124,12 @@ def convert_voc2012(image_folder: str, semantic_segmentation_folder: str, list_f
                     sbd_folder: str | None = None,
                     segmentation_class_aug_folder: str | None = None,
                     num_shards: int = NUM_SHARDS, num_workers: int = 1,
-                    image_format: str = "jpg", overwrite: bool = False) -> DatasetDescriptor:
+                    image_format: str = "jpg", overwrite: bool = False,
+                    keep_duplicates: bool = False) -> DatasetDescriptor:
     """Converts VOCdevkit/VOC2012 (and optionally SBD) to records + dataset.json."""
     tasks = voc_tasks(image_folder, semantic_segmentation_folder, list_folder, splits,
-                      sbd_folder, segmentation_class_aug_folder)
+                      sbd_folder, segmentation_class_aug_folder,
+                      keep_duplicates=keep_duplicates)
     return build_records(output_dir, get_dataset("pascal_voc_seg"), tasks, num_shards,
                          num_workers=num_workers, image_format=image_format, overwrite=overwrite)
 
