@@ -69,21 +69,36 @@ def _samples(count, label_value=None):
                    f"x{i}") for i in range(count)]
 
 
+def records_without_labels(directory: Path, mark_unlabeled: bool) -> None:
+    """Records written by another tool: no label key at all (and maybe marked unlabeled)."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from deeplab.data import image_io, records
+    from deeplab.data.descriptor import write_dataset_json
+    from deeplab.data.synthetic import synthetic_descriptor
+
+    directory.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(directory / "train-00000-of-00001.tfrecord")) as writer:
+        for i in range(2):
+            writer.write(records.encode_example({
+                records.IMAGE_ENCODED: image_io.encode_png(rgb(32, 32, seed=i)),
+                records.IMAGE_FILENAME: f"x{i}", records.IMAGE_FORMAT: "png",
+                records.IMAGE_HEIGHT: 32, records.IMAGE_WIDTH: 32}))
+    descriptor = synthetic_descriptor(SyntheticConfig(splits_to_sizes={"train": 2}))
+    if mark_unlabeled:
+        descriptor = dataclasses.replace(descriptor, unlabeled_splits=("train",))
+    write_dataset_json(str(directory), descriptor)
+
+
 @pytest.mark.parametrize("mark_unlabeled, message", [
     (False, r"train-00000-of-00001\.tfrecord: record 0 has no label "
             r"\('image/segmentation/class/encoded' is missing\)"),
     (True, r"split 'train' is marked unlabeled in synthetic's dataset\.json"),
 ])
 def test_training_and_eval_need_labels(tmp_path, mark_unlabeled, message):
-    from deeplab.data.synthetic import synthetic_descriptor
-
-    descriptor = synthetic_descriptor(SyntheticConfig(splits_to_sizes={"train": 2}))
-    if mark_unlabeled:
-        import dataclasses
-
-        descriptor = dataclasses.replace(descriptor, unlabeled_splits=("train",))
-    build_records(str(tmp_path / "data"), descriptor,
-                  {"train": [Task(_samples, (2,), 2)]}, 1)
+    records_without_labels(tmp_path / "data", mark_unlabeled)
     with pytest.raises(DataError, match=message):
         Trainer(tiny_config(tmp_path / "data", tmp_path / "train"),
                 log=lambda line: None).train()
@@ -181,7 +196,7 @@ def test_unwritable_output_dir_is_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "datasets" / "build_image_folder_data.py"),
          f"--image_folder={tmp_path / 'images'}", f"--mask_folder={tmp_path / 'masks'}",
-         "--num_classes=3", f"--output_dir={blocker / 'records'}"],
+         "--num_classes=3", "--val_fraction=0", f"--output_dir={blocker / 'records'}"],
         capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert last_line(result).startswith(f"error: cannot write to the output folder "

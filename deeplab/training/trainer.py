@@ -145,8 +145,9 @@ class Trainer:
         for prefix in candidates:
             try:
                 self.checkpoint.restore(prefix).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError) as error:
-                reason = getattr(error, "message", str(error)).strip().splitlines()[0]
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError) as error:
+                # A truncated .data shard raises "IndexError: Read less bytes than requested".
+                reason = str(getattr(error, "message", error)).strip().splitlines()[0]
                 unreadable.append(prefix)
                 self.log(f"{prefix} cannot be read ({reason[:200]}); trying the one before")
                 continue

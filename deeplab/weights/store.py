@@ -109,8 +109,9 @@ def load_model(path: str | Path, **overrides) -> DeepLab:
         model = DeepLab(read_config(config_path, overrides))
         try:
             status = tf.train.Checkpoint(weights=checkpoint_weights(model)).read(str(prefix))
-        except tf.errors.OpError as error:
-            reason = error.message.strip().splitlines()[0][:200]
+        except (tf.errors.OpError, IndexError, OSError) as error:
+            # A truncated .data shard surfaces as "IndexError: Read less bytes than requested".
+            reason = str(getattr(error, "message", error)).strip().splitlines()[0][:200]
             raise ValueError(f"checkpoint {prefix} cannot be read ({reason}): it is truncated or "
                              "incomplete; give an earlier ckpt-N of the same run") from None
         try:
