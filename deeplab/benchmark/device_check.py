@@ -11,15 +11,15 @@ CPU (tiny sizes in the test), where the parity check compares XLA with the CPU k
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
+from deeplab.benchmark.forward import dtype_policy
 from deeplab.benchmark.machine import describe_machine
 from deeplab.benchmark.timing import time_call
 
@@ -91,18 +91,6 @@ def model_config(name: str, output_stride: int = 16, crop_size: int | None = Non
     return ModelConfig(**fields)
 
 
-@contextlib.contextmanager
-def _policy(name: str) -> Iterator[None]:
-    import keras
-
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
 def _memory(device: str, reset: bool = False) -> float | None:
     """Peak MB held by TF's allocator on ``device`` since the last reset (None: unknown)."""
     import tensorflow as tf
@@ -141,7 +129,7 @@ def train_run(name: str, precision: str, xla: bool, settings: CheckSettings, str
         learning_policy="step", learning_rate_decay_step=10**9,
         mixed_precision="none" if precision == "float32" else precision, xla=xla, seed=0)
     row: dict = {"model": name, "precision": precision, "xla": xla}
-    with _policy("float32"):
+    with dtype_policy("float32"):
         trainer = Trainer(config, strategy, log=lambda line: None)
 
         def batches(batch_size):
@@ -178,7 +166,7 @@ def forward_speed(name: str, precision: str, settings: CheckSettings, device: st
     from deeplab.model import DeepLab
 
     row: dict = {"model": name, "precision": precision}
-    with _policy(precision), tf.device(device):
+    with dtype_policy(precision), tf.device(device):
         model = DeepLab(model_config(name, 16, settings.size))
         forward = tf.function(lambda x: model(x, training=False))
         for batch_size in settings.batch_sizes:
@@ -199,7 +187,7 @@ def parity(name: str, output_stride: int, size: int, devices: list[str]) -> list
     from deeplab.model import DeepLab
 
     keras.utils.set_random_seed(output_stride)
-    with _policy("float32"):
+    with dtype_policy("float32"):
         model = DeepLab(model_config(name, output_stride, size))
     image = tf.constant(synthetic_batch(1, size)["image"])
     _calibrate_batch_norm(model, tf.constant(synthetic_batch(2, size, seed=1)["image"]))
@@ -261,7 +249,7 @@ def serve_check(device: str, size: int, workdir: str) -> dict:
     from deeplab.inference import predict_probabilities
     from deeplab.model import DeepLab
 
-    with _policy("float32"):
+    with dtype_policy("float32"):
         model = DeepLab(model_config("mobilenet_v2", 16, size))
     path = export_saved_model(model, os.path.join(workdir, "export"))
     image = synthetic_batch(1, size)["image"].astype(np.uint8)

@@ -26,11 +26,10 @@ PRESETS: dict[str, dict] = {
 
 @contextlib.contextmanager
 def dtype_policy(dtype: str) -> Iterator[None]:
-    """Builds models under a Keras dtype policy, restoring the previous one afterwards."""
+    """Builds models under a Keras dtype policy (any Keras policy name), restoring the
+    previous one afterwards."""
     import keras
 
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(dtype)
     try:
@@ -45,6 +44,8 @@ def build_preset(name: str, dtype: str = "float32"):
 
     if name not in PRESETS:
         raise ValueError(f"unknown config {name!r}; choose from {sorted(PRESETS)}.")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
     with dtype_policy(dtype):
         return build_deeplab(**PRESETS[name])
 
