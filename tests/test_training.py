@@ -9,9 +9,8 @@ import pytest
 import tensorflow as tf
 
 from deeplab.config import ModelConfig
-from deeplab.metrics import confusion_matrix, segmentation_metrics
+from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
 from deeplab.model import build_deeplab
-from deeplab.training.config import TrainConfig
 from deeplab.training.initialization import initialize_from_checkpoint
 from deeplab.training.losses import (
     hard_mining_fraction,
@@ -20,6 +19,7 @@ from deeplab.training.losses import (
 )
 from deeplab.training.multipliers import gradient_multipliers
 from deeplab.training.schedules import DeepLabLearningRate
+from deeplab.training.train_config import TrainConfig
 from deeplab.weights.store import save_model
 
 

@@ -1,8 +1,25 @@
-"""Checks every binary makes on its flags."""
+"""What the binaries share: the model-to-load flag, flag checks, the data set and classes."""
 
 from __future__ import annotations
 
 import os
+
+from absl import flags
+
+# The original named "the model to load" --checkpoint_dir in eval.py / vis.py and
+# --checkpoint_path in export_model.py; every binary takes both (and predict's old --model).
+CHECKPOINT_FLAG_NAMES = ("checkpoint_dir", "checkpoint_path")
+CHECKPOINT_HELP = ("The model to load: a training directory (its latest checkpoint), a "
+                   "ckpt-N prefix or a .weights.h5 (with its .config.json)")
+
+
+def define_checkpoint_flag(name: str, help_text: str = CHECKPOINT_HELP,
+                           aliases: tuple[str, ...] = ()) -> None:
+    """Defines the model-to-load flag under the binary's original ``name``; the other
+    spelling (and any old ``aliases``) refer to the same flag."""
+    flags.DEFINE_string(name, None, help_text + ".")
+    for alias in tuple(n for n in CHECKPOINT_FLAG_NAMES if n != name) + aliases:
+        flags.DEFINE_alias(alias, name)
 
 
 def require(values, *names: str) -> None:
@@ -25,11 +42,3 @@ def dataset_from_flags(values):
         name = values.dataset_dir if has_json else "pascal_voc_seg"
     return name, get_dataset(name)
 
-
-def check_num_classes(model, descriptor, path) -> None:
-    """A checkpoint's classes must be the data set's (else eval and vis run silently wrong)."""
-    if model.config.num_classes != descriptor.num_classes:
-        raise ValueError(
-            f"{path} predicts {model.config.num_classes} classes but {descriptor.name} has "
-            f"{descriptor.num_classes}: use the data set the model was trained for "
-            "(--dataset / --dataset_dir)")

@@ -25,7 +25,7 @@ import tensorflow as tf
 from deeplab.data import records
 from deeplab.data.descriptor import DATASET_JSON, DatasetDescriptor, get_dataset
 from deeplab.data.errors import DataError
-from deeplab.data.preprocess import preprocess_image_and_label
+from deeplab.data.input_preprocess import preprocess_image_and_label
 
 AUTOTUNE = tf.data.AUTOTUNE
 

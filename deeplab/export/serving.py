@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from deeplab.data.exif import decode_oriented
-from deeplab.inference import predict_probabilities
+from deeplab.inference.probabilities import predict_probabilities
 from deeplab.ops import resize_bilinear
 from deeplab.weights.store import checkpoint_weights
 
@@ -62,7 +62,7 @@ class SegmentationServer(tf.Module):
         height, width = tf.shape(x)[1], tf.shape(x)[2]
         min_size, max_size, factor = self.resize
         if min_size or max_size:
-            from deeplab.data.preprocess import resize_to_range
+            from deeplab.data.input_preprocess import resize_to_range
 
             x = tf.expand_dims(resize_to_range(x[0], None, min_size or max_size, max_size,
                                                factor)[0], 0)

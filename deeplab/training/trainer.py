@@ -18,12 +18,12 @@ import tensorflow as tf
 from deeplab.config import ModelConfig
 from deeplab.data.progress import format_duration
 from deeplab.model import DeepLab
-from deeplab.training.config import TrainConfig
 from deeplab.training.initialization import initialize_from_checkpoint
 from deeplab.training.losses import softmax_cross_entropy
 from deeplab.training.multipliers import gradient_multipliers
 from deeplab.training.run_lock import RunLock
 from deeplab.training.schedules import DeepLabLearningRate
+from deeplab.training.train_config import TrainConfig
 from deeplab.weights.store import TRAIN_CONFIG, checkpoint_weights
 
 
@@ -330,7 +330,7 @@ class Trainer:
             self.log(f"saved {path}")
 
     def _image_summary(self, writer, batch, step):
-        from deeplab.colormap import label_to_color_image
+        from deeplab.inference.colormap import label_to_color_image
 
         images = self.strategy.experimental_local_results(batch["image"])[0][:1]
         labels = self.strategy.experimental_local_results(batch["label"])[0][:1, ..., 0]

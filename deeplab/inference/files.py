@@ -1,43 +1,19 @@
-"""Segments image files, a folder or a video with a trained or imported model.
-
-    deeplab-predict --model=exp/voc_mnv2.weights.h5 --input=photo.jpg --output_dir=out
-    deeplab-predict --model=deeplabv3_mnv2_pascal_quant.tflite --input=photos/ --output_dir=out
-    deeplab-predict --model=exp/export/saved_model --input=clip.mp4 --output_dir=out
-
-For each image it writes ``<name>_overlay.png`` (photo + colour mask + legend),
-``<name>_mask.png`` (raw class ids) and prints the classes found with their pixel share.
-Images are resized to fit ``--max_size`` (the original demo's 513) and predictions are
-brought back to the image's own size.
-"""
+"""Segmenting files: photos (any format, EXIF orientation applied), folders and videos."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
-from absl import app, flags
 
 from deeplab.data.progress import Progress
-from deeplab.visualize import class_fractions, overlay, write_png
+from deeplab.inference.colormap import label_to_color_image
+from deeplab.inference.pictures import class_fractions, overlay, write_png
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-
-flags.DEFINE_string("model", None, "A .weights.h5 (+ .config.json), a training directory or "
-                    "ckpt-N prefix, a .tflite or a SavedModel.")
-flags.DEFINE_multi_string("input", None, "Image files, folders of images, or a video.")
-flags.DEFINE_string("output_dir", None, "Where results are written.")
-flags.DEFINE_string("dataset", "pascal_voc_seg",
-                    "Registered dataset name or dataset.json path, for class names and colours.")
-flags.DEFINE_integer("max_size", 513, "Longer side of the image fed to the model.")
-flags.DEFINE_float("alpha", 0.5, "Opacity of the colour mask in overlays.")
-flags.DEFINE_string("tflite_input_range", "0,255",
-                    "Value range of a float TFLite input: 0,255 (ours) or -1,1 (original GPU).")
-flags.DEFINE_boolean("also_save_color_mask", False, "Also write <name>_color.png.")
-FLAGS = flags.FLAGS
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -86,9 +62,7 @@ def segment_images(segmenter, images, output_dir: Path, class_names, colormap, a
                   overlay(image, labels, colormap, alpha, class_names))
         write_png(output_dir / f"{path.stem}_mask.png", labels.astype(np.uint8))
         if color_mask:
-            from deeplab.colormap import label_to_color_image
-
-            write_png(output_dir / f"{path.stem}_color.png",
+                    write_png(output_dir / f"{path.stem}_color.png",
                       label_to_color_image(labels, colormap))
         summaries[path.name] = class_fractions(labels, class_names)
         found = ", ".join(f"{n} {100 * f:.1f}%" for n, f in summaries[path.name].items())
@@ -130,48 +104,3 @@ def segment_video(segmenter, path: Path, output_dir: Path, class_names, colormap
     os.replace(temporary, target)
     progress.close()
     print(f"{path.name}: wrote {target}")
-
-
-def main(argv):
-    del argv
-    from deeplab.data.descriptor import get_dataset
-    from deeplab.data.errors import DataError
-    from deeplab.segmenter import load_segmenter
-
-    if not FLAGS.model or not FLAGS.input or not FLAGS.output_dir:
-        sys.exit("deeplab-predict: --model, --input and --output_dir are required.")
-    try:
-        dataset = get_dataset(FLAGS.dataset)
-        segmenter = load_segmenter(FLAGS.model, FLAGS.max_size, FLAGS.tflite_input_range)
-        images, videos = collect_inputs(FLAGS.input)
-        if not images and not videos:
-            raise ValueError("no images or videos found in --input")
-        output_dir = Path(FLAGS.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        names = list(dataset.class_names)
-        failures: dict[str, str] = {}
-        segment_images(segmenter, images, output_dir, names, dataset.colormap, FLAGS.alpha,
-                       FLAGS.also_save_color_mask, failures)
-        for video in videos:
-            try:
-                segment_video(segmenter, video, output_dir, names, dataset.colormap,
-                              FLAGS.alpha)
-            except ValueError as error:
-                failures[str(video)] = str(error)
-    except (ValueError, FileNotFoundError, OSError, DataError) as error:
-        sys.exit(f"deeplab-predict: {error}")
-    print(f"results in {output_dir}")
-    if failures:
-        done = len(images) + len(videos) - len(failures)
-        lines = "\n".join(f"  {path}: {why}" for path, why in failures.items())
-        sys.exit(f"deeplab-predict: {len(failures)} of {len(images) + len(videos)} inputs "
-                 f"could not be read (the other {done} are written):\n{lines}")
-
-
-def run():
-    """Console-script entry point."""
-    app.run(main)
-
-
-if __name__ == "__main__":
-    run()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deeplab.inference import segment_whole_image
+from deeplab.inference.probabilities import segment_whole_image
 from deeplab.weights.store import WEIGHTS_SUFFIX, load_model
 
 DEFAULT_SIZE = 513

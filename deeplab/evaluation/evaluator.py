@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from deeplab.inference import predict_probabilities
-from deeplab.metrics import confusion_matrix, segmentation_metrics
+from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
+from deeplab.inference.probabilities import predict_probabilities
 
 
 def sliding_window_probabilities(predict, image: tf.Tensor, window: int, stride: int,

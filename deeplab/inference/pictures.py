@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deeplab.colormap import label_to_color_image
+from deeplab.inference.colormap import label_to_color_image
 
 
 def class_fractions(labels: np.ndarray, class_names: Sequence[str] = ()) -> dict[str, float]:

@@ -1,0 +1,38 @@
+"""Converts ADE20K SceneParsing (ADEChallengeData2016) to TFRecords + dataset.json."""
+
+
+from absl import flags
+
+from deeplab.cli.runner import run_binary
+from deeplab.data.converters.ade20k import NUM_SHARDS, convert_ade20k
+from deeplab.data.writer import default_num_workers
+
+FLAGS = flags.FLAGS
+_ROOT = "./ADE20K/ADEChallengeData2016"
+flags.DEFINE_string("train_image_folder", f"{_ROOT}/images/training", "Training images.")
+flags.DEFINE_string("train_image_label_folder", f"{_ROOT}/annotations/training",
+                    "Training annotations.")
+flags.DEFINE_string("val_image_folder", f"{_ROOT}/images/validation", "Validation images.")
+flags.DEFINE_string("val_image_label_folder", f"{_ROOT}/annotations/validation",
+                    "Validation annotations.")
+flags.DEFINE_string("output_dir", "./ADE20K/tfrecord", "Where the records and dataset.json go.")
+flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
+flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
+flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+
+
+def main(argv):
+    del argv
+    convert_ade20k(
+        FLAGS.train_image_folder, FLAGS.train_image_label_folder, FLAGS.val_image_folder,
+        FLAGS.val_image_label_folder, FLAGS.output_dir, num_shards=FLAGS.num_shards,
+        num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite)
+
+
+def run():
+    """Entry point (the thin script, or a console script)."""
+    run_binary("build_ade20k_data", main, prefix="error: ")
+
+
+if __name__ == "__main__":
+    run()
