@@ -34,6 +34,9 @@ setup(
             "deeplab-eval = deeplab.cli.eval:run",
             "deeplab-vis = deeplab.cli.vis:run",
             "deeplab-predict = deeplab.cli.predict:run",
+            "deeplab-export = deeplab.cli.export_model:run",
+            "deeplab-convert-tflite = deeplab.cli.convert_to_tflite:run",
+            "deeplab-import-weights = deeplab.cli.import_weights:run",
         ]
     },
 )

@@ -7,9 +7,8 @@ import logging
 
 from deeplab.backbones.backbone import ALLOWED_OUTPUT_STRIDES
 from deeplab.backbones.registry import BACKBONES, get_backbone_spec
+from deeplab.heads.registry import HEADS, UPSAMPLERS, get_head_spec, get_upsampler_spec
 
-HEADS = ("aspp", "ksac", "none")
-UPSAMPLINGS = ("bilinear", "duc")
 DUC_VARIANTS = ("conv", "aspp")
 KSAC_MERGES = ("concat", "sum")
 
@@ -94,10 +93,12 @@ class ModelConfig:
         "the crop size.", "ints")
     multi_grid: tuple[int, ...] | None = _flag(None, "Unit rates of the last block, e.g. 1,2,4.",
                                                "ints")
-    head: str = _flag("aspp", "Encoder head.", "enum", choices=lambda: HEADS)
+    head: str = _flag("aspp", "Encoder head (registered in deeplab.heads).", "enum",
+                      choices=lambda: sorted(HEADS))
     decoder_output_stride: tuple[int, ...] | None = _flag(
         None, "DeepLabv3+ decoder end point strides, e.g. 4.", "ints")
-    upsampling: str = _flag("bilinear", "Logits upsampling.", "enum", choices=lambda: UPSAMPLINGS)
+    upsampling: str = _flag("bilinear", "Logits upsampling (registered in deeplab.heads).",
+                            "enum", choices=lambda: sorted(UPSAMPLERS))
     duc_variant: str = _flag("conv", "DUC head form.", "enum", choices=lambda: DUC_VARIANTS)
     depth_multiplier: float = _flag(1.0, "MobileNet width multiplier.", "float")
     divisible_by: int | None = _flag(None, "MobileNet channel rounding.", "int")
@@ -167,6 +168,14 @@ class ModelConfig:
         return get_backbone_spec(self.model_variant)
 
     @property
+    def head_spec(self):
+        return get_head_spec(self.head)
+
+    @property
+    def upsampler_spec(self):
+        return get_upsampler_spec(self.upsampling)
+
+    @property
     def logits_stride(self) -> int:
         """Stride of the logits before upsampling (decoder stride if any)."""
         if self.decoder_output_stride:
@@ -188,17 +197,10 @@ class ModelConfig:
                  f"must be one of {ALLOWED_OUTPUT_STRIDES}, got {self.output_stride!r}.")
         if self.num_classes < 1:
             fail("num_classes", f"must be >= 1, got {self.num_classes}.")
-        if self.head not in HEADS:
-            fail("head", f"must be one of {HEADS}, got {self.head!r}.")
-        if self.head == "ksac" and not self.atrous_rates:
-            fail("atrous_rates", "head='ksac' shares one kernel across atrous rates and needs at "
-                 "least one rate, e.g. (6, 12, 18) at output stride 16.")
-        if self.head == "none" and self.atrous_rates:
-            fail("atrous_rates", "head='none' has no atrous branches; use head='aspp' or 'ksac'.")
+        self.head_spec.validate(self)
         if any(r < 1 for r in self.atrous_rates):
             fail("atrous_rates", f"rates must be positive, got {self.atrous_rates}.")
-        if self.upsampling not in UPSAMPLINGS:
-            fail("upsampling", f"must be one of {UPSAMPLINGS}, got {self.upsampling!r}.")
+        get_upsampler_spec(self.upsampling)
         if self.duc_variant not in DUC_VARIANTS:
             fail("duc_variant", f"must be one of {DUC_VARIANTS}, got {self.duc_variant!r}.")
         if self.ksac_merge not in KSAC_MERGES:

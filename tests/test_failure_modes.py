@@ -19,7 +19,7 @@ from deeplab.config import ModelConfig
 from deeplab.data.errors import DataError
 from deeplab.data.synthetic import SyntheticConfig, build_synthetic
 from deeplab.data.writer import Sample, Task, build_records
-from deeplab.training.run_lock import LOCK_NAME, RunFolderBusy, RunLock
+from deeplab.runs.lock import LOCK_NAME, RunFolderBusy, RunLock
 from deeplab.training.train_config import TrainConfig
 from deeplab.training.trainer import Trainer
 
@@ -133,7 +133,7 @@ def test_mostly_void_split_warns_in_the_converter_and_at_train_start(tmp_path, c
 # === 3. One trainer per run folder ===
 def test_second_trainer_on_a_run_folder_fails_naming_the_holder(tiny_data, tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from deeplab.training.run_lock import RunLock;"
+        [sys.executable, "-c", "import sys, time; from deeplab.runs.lock import RunLock;"
          " lock = RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)",
          str(tmp_path / "train")], stdout=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
     try:

@@ -23,7 +23,7 @@ from deeplab.inference.colormap import (
 )
 from deeplab.inference.pictures import class_fractions, overlay
 from deeplab.model import build_deeplab
-from deeplab.weights.store import save_model
+from deeplab.runs.store import save_model
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}

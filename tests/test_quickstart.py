@@ -51,7 +51,7 @@ def test_int8_export_keeps_the_quality(trained):
     from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
     from deeplab.export.calibration import record_images
     from deeplab.export.tflite import convert_to_tflite
-    from deeplab.weights.store import load_model
+    from deeplab.runs.store import load_model
 
     work, data, train = trained
     model = load_model(train)

@@ -41,7 +41,7 @@ def tiny_config(data, logdir, **fields):
 
 
 def test_trainer_runs_saves_and_resumes(tiny_data, tmp_path):
-    from deeplab.weights.store import load_model
+    from deeplab.runs.store import load_model
 
     lines = []
     trainer = Trainer(tiny_config(tiny_data, tmp_path), log=lines.append)
@@ -188,7 +188,7 @@ def test_tensorboard_scalars_and_image_summaries(tiny_data, tmp_path):
 def test_convert_to_tflite_int8_from_records(tiny_data, tmp_path):
     from deeplab.config import ModelConfig
     from deeplab.model import DeepLab
-    from deeplab.weights.store import save_model
+    from deeplab.runs.store import save_model
 
     weights = save_model(DeepLab(ModelConfig(num_classes=6, depth_multiplier=0.35)),
                          tmp_path / "m.weights.h5")

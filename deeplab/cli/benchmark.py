@@ -18,12 +18,12 @@ import sys
 
 from absl import flags
 
-from deeplab.analysis.outputs import write_text
 from deeplab.benchmark.forward import DTYPES, MODES, PRESETS
 from deeplab.benchmark.harness import Settings, run_benchmark
 from deeplab.benchmark.report import format_report
 from deeplab.benchmark.tflite import reference_tflite_models
 from deeplab.cli.runner import run_binary
+from deeplab.runs.atomic import write_text
 
 flags.DEFINE_list("configs", ["mobilenet_v2", "xception_65_v3plus"],
                   f"Forward configs: {sorted(PRESETS)}.")

@@ -26,7 +26,7 @@ from deeplab.export.tflite import (
     op_names,
     write_tflite,
 )
-from deeplab.weights.store import load_model
+from deeplab.runs.store import load_model
 
 define_model_flags()
 define_checkpoint_flag("checkpoint_path")

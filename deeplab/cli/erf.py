@@ -18,10 +18,10 @@ from deeplab.analysis.erf import (
 )
 from deeplab.analysis.figures import save_erf_heatmap
 from deeplab.analysis.images import load_images, random_images
-from deeplab.analysis.outputs import atomic_path
 from deeplab.analysis.sizes import parse_size
 from deeplab.cli.model_flags import define_model_flags, model_config_from_flags
 from deeplab.cli.runner import run_binary
+from deeplab.runs.atomic import atomic_path
 
 define_model_flags()
 flags.DEFINE_string("input_size", "513", "Input size: S or H,W (the ERF is measured at it).")

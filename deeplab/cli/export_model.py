@@ -24,7 +24,7 @@ from deeplab.cli.model_flags import (
 )
 from deeplab.cli.runner import run_binary
 from deeplab.export.saved_model import export_saved_model
-from deeplab.weights.store import load_model
+from deeplab.runs.store import load_model
 
 define_model_flags()
 define_checkpoint_flag("checkpoint_path")

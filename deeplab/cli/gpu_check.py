@@ -17,7 +17,6 @@ import sys
 
 from absl import flags
 
-from deeplab.analysis.outputs import write_text
 from deeplab.benchmark.device_check import (
     MODELS,
     PRECISIONS,
@@ -27,6 +26,7 @@ from deeplab.benchmark.device_check import (
     run_check,
 )
 from deeplab.cli.runner import run_binary
+from deeplab.runs.atomic import write_text
 
 flags.DEFINE_enum("device", "gpu", ["gpu", "cpu"], "gpu: fail without one; cpu: hide GPUs.")
 flags.DEFINE_list("models", list(MODELS), "Models to train and compare.")

@@ -24,9 +24,9 @@ from absl import flags
 from deeplab.cli.model_flags import define_model_flags, model_config_from_flags
 from deeplab.cli.runner import run_binary
 from deeplab.model import DeepLab
+from deeplab.runs.store import save_model
 from deeplab.weights.checkpoint_import import import_tf1_checkpoint
 from deeplab.weights.keras_applications import import_keras_mobilenet_v2
-from deeplab.weights.store import save_model
 from deeplab.weights.tflite_import import import_tflite_weights, infer_model_config
 
 define_model_flags()

@@ -155,7 +155,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    from deeplab.training.run_lock import RunFolderBusy
+    from deeplab.runs.lock import RunFolderBusy
     from deeplab.training.trainer import TrainingDiverged
 
     run_binary("deeplab-train", main, (TrainingDiverged, RunFolderBusy))

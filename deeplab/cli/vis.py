@@ -45,7 +45,7 @@ def main(argv):
     from deeplab.data.pipeline import PreprocessConfig, make_dataset
     from deeplab.evaluation.evaluate import check_num_classes
     from deeplab.evaluation.visualization import visualize_split
-    from deeplab.weights.store import load_model
+    from deeplab.runs.store import load_model
 
     require(FLAGS, "checkpoint_dir", "vis_logdir", "dataset_dir")
     dataset_name, descriptor = dataset_from_flags(FLAGS)

@@ -69,7 +69,7 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
     Raises:
         ValueError: the checkpoint's classes are not the data set's, or it cannot be read.
     """
-    from deeplab.weights.store import load_model
+    from deeplab.runs.store import load_model
 
     model = load_model(path, **config.model_overrides)
     check_num_classes(model, descriptor, path)

@@ -7,7 +7,7 @@ import tensorflow as tf
 from deeplab.data.exif import decode_oriented
 from deeplab.inference.probabilities import predict_probabilities
 from deeplab.ops import resize_bilinear
-from deeplab.weights.store import checkpoint_weights
+from deeplab.runs.store import checkpoint_weights
 
 PREDICTIONS = "semantic_predictions"
 PROBABILITIES = "semantic_probabilities"
@@ -93,23 +93,3 @@ class SegmentationServer(tf.Module):
             return self._segment(images)
 
         return serve_batch
-
-
-class SavedModelSegmenter:
-    """Runs an exported SavedModel's ``serving_default`` on RGB images (for predict)."""
-
-    def __init__(self, path):
-        from pathlib import Path
-
-        path = Path(path)
-        if not (path / "saved_model.pb").is_file():
-            versions = sorted((p for p in path.glob("*/saved_model.pb")),
-                              key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else -1)
-            if not versions:
-                raise FileNotFoundError(f"no saved_model.pb in {path} or its version folders")
-            path = versions[-1].parent
-        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-
-    def labels(self, image):
-        outputs = self.signature(image=tf.constant(image[None]))
-        return outputs[PREDICTIONS].numpy()[0]

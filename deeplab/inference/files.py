@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -11,6 +10,7 @@ import numpy as np
 from deeplab.data.progress import Progress
 from deeplab.inference.colormap import label_to_color_image
 from deeplab.inference.pictures import class_fractions, overlay, write_png
+from deeplab.runs.atomic import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -80,9 +80,20 @@ def segment_video(segmenter, path: Path, output_dir: Path, class_names, colormap
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
     target = output_dir / f"{path.stem}_overlay.mp4"
-    temporary = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-    writer = None
     progress = Progress(total, f"segmenting {path.name}", interval=10.0, log=print, unit="frames")
+    with atomic_path(target) as temporary:
+        try:
+            _write_overlay_video(segmenter, capture, path, temporary, fps, class_names,
+                                 colormap, alpha, progress)
+        finally:
+            capture.release()
+    progress.close()
+    print(f"{path.name}: wrote {target}")
+
+
+def _write_overlay_video(segmenter, capture, path, temporary, fps, class_names, colormap,
+                         alpha, progress) -> None:
+    writer = None
     try:
         while True:
             ok, frame = capture.read()
@@ -96,11 +107,7 @@ def segment_video(segmenter, path: Path, output_dir: Path, class_names, colormap
             writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
             progress.update()
     finally:
-        capture.release()
         if writer is not None:
             writer.release()
     if writer is None:
         raise ValueError(f"{path}: no frames could be read")
-    os.replace(temporary, target)
-    progress.close()
-    print(f"{path.name}: wrote {target}")

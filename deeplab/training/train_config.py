@@ -14,7 +14,7 @@ MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 class TrainConfig:
     """Everything a training run needs besides the model config.
 
-    Field names are the original's flags; see ``deeplab/train.py`` for their help.
+    Field names are the original's flags; their help is in ``deeplab/cli/train.py``.
     """
 
     model: ModelConfig
