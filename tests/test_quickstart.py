@@ -28,7 +28,8 @@ def run(*args, timeout=1800):
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("quickstart")
     data, train = work / "data", work / "train"
-    run("datasets/make_synthetic_data.py", f"--output_dir={data}")
+    # As scripts/quickstart.sh: 64x64 images, the flags of scripts/quickstart.flags.
+    run("datasets/make_synthetic_data.py", f"--output_dir={data}", "--height=64", "--width=64")
     run("-m", "deeplab.cli.train", "--flagfile=scripts/quickstart.flags", f"--dataset_dir={data}",
         f"--train_logdir={train}")
     return work, data, train
@@ -55,7 +56,7 @@ def test_int8_export_keeps_the_quality(trained):
 
     work, data, train = trained
     model = load_model(train)
-    crop = (129, 129)
+    crop = (65, 65)
     float_model = convert_to_tflite(model, crop, "float", "argmax")
     int8_model = convert_to_tflite(model, crop, "int8", "argmax",
                                    record_images(str(data), "train", crop, 64))
@@ -66,7 +67,7 @@ def test_int8_export_keeps_the_quality(trained):
         runners.append(interpreter)
     matrices = [np.zeros((6, 6), np.int64) for _ in runners]
     agreement = []
-    batches = make_dataset(str(data), "val", 1, False, PreprocessConfig(crop_size=(129, 129)))
+    batches = make_dataset(str(data), "val", 1, False, PreprocessConfig(crop_size=(65, 65)))
     for batch in batches:
         image = np.asarray(batch["image"]).round()
         label = np.asarray(batch["label"])[0, ..., 0]
