@@ -3,9 +3,9 @@
 
 from absl import flags
 
+from deeplab.cli.common import define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.ade20k import NUM_SHARDS, convert_ade20k
-from deeplab.data.writer import default_num_workers
 
 FLAGS = flags.FLAGS
 _ROOT = "./ADE20K/ADEChallengeData2016"
@@ -15,10 +15,7 @@ flags.DEFINE_string("train_image_label_folder", f"{_ROOT}/annotations/training",
 flags.DEFINE_string("val_image_folder", f"{_ROOT}/images/validation", "Validation images.")
 flags.DEFINE_string("val_image_label_folder", f"{_ROOT}/annotations/validation",
                     "Validation annotations.")
-flags.DEFINE_string("output_dir", "./ADE20K/tfrecord", "Where the records and dataset.json go.")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+define_converter_flags("./ADE20K/tfrecord", NUM_SHARDS)
 
 
 def main(argv):

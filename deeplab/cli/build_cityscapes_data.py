@@ -7,17 +7,14 @@ id -> trainId table when those are absent. Splits train_fine, val_fine, test_fin
 
 from absl import flags
 
+from deeplab.cli.common import define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.cityscapes import NUM_SHARDS, SPLIT_FOLDERS, convert_cityscapes
-from deeplab.data.writer import default_num_workers
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("cityscapes_root", "./cityscapes", "Cityscapes root folder.")
-flags.DEFINE_string("output_dir", "./tfrecord", "Where the records and dataset.json go.")
 flags.DEFINE_list("splits", list(SPLIT_FOLDERS), "Splits to build.")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+define_converter_flags("./tfrecord", NUM_SHARDS)
 
 
 def main(argv):

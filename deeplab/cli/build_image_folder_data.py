@@ -10,14 +10,13 @@ Masks: single-channel or palette PNGs of class ids, or RGB colour masks with --c
 
 from absl import flags
 
+from deeplab.cli.common import define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.image_folder import NUM_SHARDS, convert_image_folder
-from deeplab.data.writer import default_num_workers
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("image_folder", None, "Folder of images.")
 flags.DEFINE_string("mask_folder", None, "Folder of masks, matched to images by file stem.")
-flags.DEFINE_string("output_dir", "./tfrecord", "Where the records and dataset.json go.")
 flags.DEFINE_integer("num_classes", None, "Classes including background; the ignore label is "
                      "not a class. Optional with --color_table.")
 flags.DEFINE_integer("ignore_label", 255, "Label value of void pixels.")
@@ -30,9 +29,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the train/val hash.")
 flags.DEFINE_string("dataset_name", "custom", "Name stored in dataset.json.")
 flags.DEFINE_enum("image_format", "png", ["png", "jpg", "jpeg"],
                   "Format for images that must be re-encoded; JPEG/PNG are stored as they are.")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+define_converter_flags("./tfrecord", NUM_SHARDS)
 flags.mark_flags_as_required(["image_folder", "mask_folder"])
 
 

@@ -3,19 +3,16 @@
 
 from absl import flags
 
+from deeplab.cli.common import define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.isaid import NUM_SHARDS, convert_isaid
-from deeplab.data.writer import default_num_workers
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("isaid_root", "./iSAID", "Folder holding train/, val/ (and test/).")
-flags.DEFINE_string("output_dir", "./tfrecord", "Where the records and dataset.json go.")
 flags.DEFINE_list("splits", None, "Splits to build (default: those present).")
 flags.DEFINE_integer("patch_size", 896, "Tile size in pixels.")
 flags.DEFINE_integer("overlap", 384, "Overlap between neighbouring tiles in pixels.")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+define_converter_flags("./tfrecord", NUM_SHARDS)
 
 
 def main(argv):

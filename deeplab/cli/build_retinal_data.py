@@ -7,19 +7,16 @@ splits are documented in deeplab/data/converters/retinal.py.
 
 from absl import flags
 
+from deeplab.cli.common import define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.retinal import DATASETS, NUM_SHARDS, convert_retinal
-from deeplab.data.writer import default_num_workers
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", None, list(DATASETS), "Which data set.")
 flags.DEFINE_string("dataset_root", None, "The data set's extracted folder.")
-flags.DEFINE_string("output_dir", "./tfrecord", "Where the records and dataset.json go.")
 flags.DEFINE_bool("use_fov_mask", True, "Label pixels outside the field of view as ignore.")
 flags.DEFINE_enum("stare_annotator", "ah", ["ah", "vk"], "STARE labels: Hoover (ah) or vk.")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+define_converter_flags("./tfrecord", NUM_SHARDS)
 flags.mark_flags_as_required(["dataset", "dataset_root"])
 
 

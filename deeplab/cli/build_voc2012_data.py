@@ -13,9 +13,9 @@ used directly (SegmentationClassRaw from remove_gt_colormap.py works too). Examp
 
 from absl import flags
 
+from deeplab.cli.common import define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.voc import NUM_SHARDS, convert_voc2012
-from deeplab.data.writer import default_num_workers
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("image_folder", "./VOCdevkit/VOC2012/JPEGImages", "Folder of images.")
@@ -23,7 +23,6 @@ flags.DEFINE_string("semantic_segmentation_folder", "./VOCdevkit/VOC2012/Segment
                     "Folder of label PNGs (palette or single-channel class ids).")
 flags.DEFINE_string("list_folder", "./VOCdevkit/VOC2012/ImageSets/Segmentation",
                     "Folder of the split lists (train.txt, val.txt, ...).")
-flags.DEFINE_string("output_dir", "./tfrecord", "Where the records and dataset.json go.")
 flags.DEFINE_enum("image_format", "jpg", ["jpg", "jpeg", "png"],
                   "Format for images that must be re-encoded; JPEGs are stored as they are.")
 flags.DEFINE_enum("label_format", "png", ["png"], "Label format (PNG only).")
@@ -32,9 +31,7 @@ flags.DEFINE_string("sbd_folder", None, "SBD's dataset/ folder (cls/*.mat, train
 flags.DEFINE_string("segmentation_class_aug_folder", None,
                     "Alternatively, a folder of SegmentationClassAug PNGs for train_aug.")
 flags.DEFINE_list("splits", None, "Splits to build (default: every list, plus train_aug).")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+define_converter_flags("./tfrecord", NUM_SHARDS)
 flags.DEFINE_bool("keep_duplicates", False, "Write a name listed twice in a split list twice, "
                   "as the original did (default: once, with a warning).")
 

@@ -42,3 +42,30 @@ def dataset_from_flags(values):
         name = values.dataset_dir if has_json else "pascal_voc_seg"
     return name, get_dataset(name)
 
+
+
+def define_dataset_flags(dataset_dir_help: str = "Directory of <split>-*.tfrecord shards."
+                         ) -> None:
+    """``--dataset_dir`` and ``--dataset`` (a registered name or a dataset.json)."""
+    flags.DEFINE_string("dataset_dir", None, dataset_dir_help)
+    flags.DEFINE_string("dataset", None, "Registered name (pascal_voc_seg, cityscapes, ade20k, "
+                        "synthetic) or a dataset.json path; default: --dataset_dir's "
+                        "dataset.json, else pascal_voc_seg.")
+
+
+def define_inference_flags(scales_flag: str = "eval_scales") -> None:
+    """Multi-scale and flipped inference (``--eval_scales`` or export's
+    ``--inference_scales``, and ``--add_flipped_images``), the original's names."""
+    flags.DEFINE_multi_string(scales_flag, ["1.0"],
+                              "Inference scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75.")
+    flags.DEFINE_boolean("add_flipped_images", False, "Also average left-right flipped inputs.")
+
+
+def define_converter_flags(output_dir: str = "./tfrecord", num_shards: int = 4) -> None:
+    """What every data set converter takes: the output folder, shards, workers, overwrite."""
+    from deeplab.data.writer import default_num_workers
+
+    flags.DEFINE_string("output_dir", output_dir, "Where the records and dataset.json go.")
+    flags.DEFINE_integer("num_shards", num_shards, "Shards per split.")
+    flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
+    flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from deeplab.cli.common import define_checkpoint_flag
+from deeplab.cli.common import define_checkpoint_flag, define_dataset_flags
 from deeplab.cli.model_flags import define_model_flags, explicit_model_overrides, parse_int_list
 from deeplab.cli.runner import run_binary
 from deeplab.export.calibration import record_images
@@ -37,9 +37,7 @@ flags.DEFINE_multi_string("crop_size", ["513", "513"], "Input h,w (--crop_size=5
 flags.DEFINE_enum("quantization", "float", list(QUANTIZATIONS), "Weight/activation types.")
 flags.DEFINE_enum("inference_type", "uint8", list(INFERENCE_TYPES), "int8 model input type.")
 flags.DEFINE_enum("output", "argmax", list(OUTPUTS), "Class ids or logits.")
-flags.DEFINE_string("dataset_dir", None, "TFRecords for int8 calibration.")
-flags.DEFINE_string("dataset", None, "Dataset name or dataset.json (default: the one in "
-                    "--dataset_dir); its class names go into the labels file.")
+define_dataset_flags("TFRecords for int8 calibration (and the labels file).")
 flags.DEFINE_string("calibration_split", "train", "Split read for calibration.")
 flags.DEFINE_integer("calibration_steps", 100, "Calibration images.")
 flags.mark_flag_as_required("output_tflite_path")

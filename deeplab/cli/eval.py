@@ -15,7 +15,11 @@ import os
 
 from absl import flags
 
-from deeplab.cli.common import define_checkpoint_flag
+from deeplab.cli.common import (
+    define_checkpoint_flag,
+    define_dataset_flags,
+    define_inference_flags,
+)
 from deeplab.cli.model_flags import (
     define_model_flags,
     explicit_model_overrides,
@@ -27,11 +31,9 @@ from deeplab.cli.runner import run_binary
 define_model_flags()
 define_checkpoint_flag("checkpoint_dir")
 flags.DEFINE_string("eval_logdir", None, "metrics JSON and TensorBoard events go here.")
-flags.DEFINE_string("dataset_dir", None, "Directory of <split>-*.tfrecord shards.")
-flags.DEFINE_string("dataset", None, "Dataset name or dataset.json (default: --dataset_dir's).")
+define_dataset_flags()
 flags.DEFINE_string("eval_split", "val", "Split to evaluate.")
-flags.DEFINE_multi_string("eval_scales", ["1.0"], "Inference scales, e.g. 0.5,0.75,1.0,1.25.")
-flags.DEFINE_boolean("add_flipped_images", False, "Also average left-right flipped inputs.")
+define_inference_flags()
 flags.DEFINE_string("sliding_window", None, "window,stride for images too large to fit.")
 flags.DEFINE_integer("min_resize_value", None, "Resize smaller side to this before eval.")
 flags.DEFINE_integer("max_resize_value", None, "Cap larger side at this before eval.")

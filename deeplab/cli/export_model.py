@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from deeplab.cli.common import define_checkpoint_flag
+from deeplab.cli.common import define_checkpoint_flag, define_inference_flags
 from deeplab.cli.model_flags import (
     define_model_flags,
     explicit_model_overrides,
@@ -32,8 +32,7 @@ flags.DEFINE_string("export_path", None, "SavedModel base directory (versions in
 flags.DEFINE_integer("version", None, "Version folder; default: the next free number.")
 flags.DEFINE_multi_string("crop_size", [], "h,w of the batched signature serving_batch "
                           "(the original's --crop_size=513 --crop_size=513 form works).")
-flags.DEFINE_multi_string("inference_scales", ["1.0"], "Scales for multi-scale inference.")
-flags.DEFINE_boolean("add_flipped_images", False, "Also average left-right flipped inputs.")
+define_inference_flags("inference_scales")
 flags.DEFINE_integer("min_resize_value", None, "Resize the smaller side to this (in-graph).")
 flags.DEFINE_integer("max_resize_value", None, "Cap the larger side at this (in-graph).")
 flags.DEFINE_integer("resize_factor", None, "Resized dims become a multiple of this plus 1.")

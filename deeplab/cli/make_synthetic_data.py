@@ -7,21 +7,18 @@ occlusions and a VOC-style ignore band; see deeplab/data/synthetic.py.
 
 from absl import flags
 
+from deeplab.cli.common import define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.descriptor import SYNTHETIC_DEFAULT_SIZES
 from deeplab.data.synthetic import SyntheticConfig, build_synthetic
-from deeplab.data.writer import default_num_workers
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", "./synthetic_tfrecord", "Where the records and dataset.json go.")
 flags.DEFINE_integer("train_size", SYNTHETIC_DEFAULT_SIZES["train"], "Training images.")
 flags.DEFINE_integer("val_size", SYNTHETIC_DEFAULT_SIZES["val"], "Validation images.")
 flags.DEFINE_integer("height", 128, "Image height.")
 flags.DEFINE_integer("width", 128, "Image width.")
 flags.DEFINE_integer("seed", 0, "Seed; the same seed gives the same images.")
-flags.DEFINE_integer("num_shards", 4, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+define_converter_flags("./synthetic_tfrecord", 4)
 
 
 def main(argv):

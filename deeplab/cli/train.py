@@ -17,10 +17,16 @@ import os
 
 from absl import flags
 
+from deeplab.cli.common import define_dataset_flags
 from deeplab.cli.model_flags import define_model_flags, model_config_from_flags, parse_int_list
 from deeplab.cli.runner import run_binary
 from deeplab.training.schedules import POLICIES
-from deeplab.training.train_config import MIXED_PRECISIONS, OPTIMIZERS, TrainConfig
+from deeplab.training.train_config import (
+    MIXED_PRECISIONS,
+    OPTIMIZERS,
+    TrainConfig,
+    check_crop_size,
+)
 
 STRATEGIES = ("mirrored", "multi_worker", "tpu", "one_device")
 
@@ -30,10 +36,7 @@ def define_train_flags() -> None:
     f = flags
     # Where and what.
     f.DEFINE_string("train_logdir", None, "Checkpoints, summaries and config.json go here.")
-    f.DEFINE_string("dataset_dir", None, "Directory of <split>-*.tfrecord shards.")
-    f.DEFINE_string("dataset", None, "Registered name (pascal_voc_seg, cityscapes, ade20k, "
-                    "synthetic) or a dataset.json path; default: --dataset_dir's dataset.json, "
-                    "else pascal_voc_seg.")
+    define_dataset_flags()
     f.DEFINE_string("train_split", "train", "Split to train on.")
     # Schedule and optimisation (the original's names and defaults).
     f.DEFINE_integer("train_batch_size", 8, "Global batch size (all replicas).")
@@ -93,9 +96,8 @@ def define_train_flags() -> None:
 
 
 def train_config_from_flags(values, num_classes: int) -> TrainConfig:
-    crop = parse_int_list(values.train_crop_size, "train_crop_size")
-    if len(crop) != 2 or min(crop) < 1:
-        raise ValueError(f"--train_crop_size: takes two positive sizes 'height,width', got {crop}")
+    # Checked before the ModelConfig (sized from it) can fail with a less telling message.
+    crop = check_crop_size(parse_int_list(values.train_crop_size, "train_crop_size"))
     weights = [float(w) for v in values.label_weights for w in str(v).split(",") if w.strip()]
     model = model_config_from_flags(
         values, num_classes=num_classes, weight_decay=values.weight_decay,

@@ -15,7 +15,11 @@ from pathlib import Path
 
 from absl import flags
 
-from deeplab.cli.common import define_checkpoint_flag
+from deeplab.cli.common import (
+    define_checkpoint_flag,
+    define_dataset_flags,
+    define_inference_flags,
+)
 from deeplab.cli.model_flags import (
     define_model_flags,
     explicit_model_overrides,
@@ -27,14 +31,12 @@ from deeplab.inference.colormap import COLORMAPS
 define_model_flags()
 define_checkpoint_flag("checkpoint_dir")
 flags.DEFINE_string("vis_logdir", None, "Where the pictures go.")
-flags.DEFINE_string("dataset_dir", None, "Directory of <split>-*.tfrecord shards.")
-flags.DEFINE_string("dataset", None, "Dataset name or dataset.json (default: --dataset_dir's).")
+define_dataset_flags()
 flags.DEFINE_string("vis_split", "val", "Split to visualise.")
 flags.DEFINE_enum("colormap_type", None, sorted(COLORMAPS),
                   "Colormap; default: the dataset's.")
 flags.DEFINE_boolean("also_save_raw_predictions", False, "Also write class-id PNGs.")
-flags.DEFINE_multi_string("eval_scales", ["1.0"], "Inference scales.")
-flags.DEFINE_boolean("add_flipped_images", False, "Also average flipped inputs.")
+define_inference_flags()
 flags.DEFINE_integer("max_number_of_images", None, "Visualise at most this many images.")
 FLAGS = flags.FLAGS
 
