@@ -227,5 +227,5 @@ def test_a_head_registered_outside_the_library_gets_the_last_layer_rules(tmp_pat
                                           err_msg=variable.path)
     finally:
         HEADS.pop("toy")
-    with pytest.raises(ValueError, match="ModelConfig.head: unknown 'toy'"):
+    with pytest.raises(ValueError, match="ModelConfig.head: must be one of .*, got 'toy'"):
         build_deeplab(**fields)

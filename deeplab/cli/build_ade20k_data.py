@@ -3,7 +3,7 @@
 
 from absl import flags
 
-from deeplab.cli.common import define_converter_flags
+from deeplab.cli.common import converter_options, define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.ade20k import NUM_SHARDS, convert_ade20k
 
@@ -22,8 +22,7 @@ def main(argv):
     del argv
     convert_ade20k(
         FLAGS.train_image_folder, FLAGS.train_image_label_folder, FLAGS.val_image_folder,
-        FLAGS.val_image_label_folder, FLAGS.output_dir, num_shards=FLAGS.num_shards,
-        num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite)
+        FLAGS.val_image_label_folder, FLAGS.output_dir, **converter_options())
 
 
 def run():

@@ -7,7 +7,7 @@ id -> trainId table when those are absent. Splits train_fine, val_fine, test_fin
 
 from absl import flags
 
-from deeplab.cli.common import define_converter_flags
+from deeplab.cli.common import converter_options, define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.cityscapes import NUM_SHARDS, SPLIT_FOLDERS, convert_cityscapes
 
@@ -20,8 +20,7 @@ define_converter_flags("./tfrecord", NUM_SHARDS)
 def main(argv):
     del argv
     convert_cityscapes(
-        FLAGS.cityscapes_root, FLAGS.output_dir, splits=FLAGS.splits,
-        num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite)
+        FLAGS.cityscapes_root, FLAGS.output_dir, splits=FLAGS.splits, **converter_options())
 
 
 def run():

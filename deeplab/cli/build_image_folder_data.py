@@ -10,7 +10,7 @@ Masks: single-channel or palette PNGs of class ids, or RGB colour masks with --c
 
 from absl import flags
 
-from deeplab.cli.common import define_converter_flags
+from deeplab.cli.common import converter_options, define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.image_folder import NUM_SHARDS, convert_image_folder
 
@@ -40,8 +40,7 @@ def main(argv):
         ignore_label=FLAGS.ignore_label, class_names=FLAGS.class_names,
         color_table_path=FLAGS.color_table, unknown_color_label=FLAGS.unknown_color_label,
         val_fraction=FLAGS.val_fraction, seed=FLAGS.seed, name=FLAGS.dataset_name,
-        num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        image_format=FLAGS.image_format, overwrite=FLAGS.overwrite)
+        image_format=FLAGS.image_format, **converter_options())
 
 
 def run():

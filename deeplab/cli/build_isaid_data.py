@@ -3,7 +3,7 @@
 
 from absl import flags
 
-from deeplab.cli.common import define_converter_flags
+from deeplab.cli.common import converter_options, define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.isaid import NUM_SHARDS, convert_isaid
 
@@ -19,8 +19,7 @@ def main(argv):
     del argv
     convert_isaid(
         FLAGS.isaid_root, FLAGS.output_dir, splits=FLAGS.splits, patch_size=FLAGS.patch_size,
-        overlap=FLAGS.overlap, num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        overwrite=FLAGS.overwrite)
+        overlap=FLAGS.overlap, **converter_options())
 
 
 def run():

@@ -7,7 +7,7 @@ splits are documented in deeplab/data/converters/retinal.py.
 
 from absl import flags
 
-from deeplab.cli.common import define_converter_flags
+from deeplab.cli.common import converter_options, define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.retinal import DATASETS, NUM_SHARDS, convert_retinal
 
@@ -24,8 +24,7 @@ def main(argv):
     del argv
     convert_retinal(
         FLAGS.dataset, FLAGS.dataset_root, FLAGS.output_dir, use_fov_mask=FLAGS.use_fov_mask,
-        stare_annotator=FLAGS.stare_annotator, num_shards=FLAGS.num_shards,
-        num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite)
+        stare_annotator=FLAGS.stare_annotator, **converter_options())
 
 
 def run():

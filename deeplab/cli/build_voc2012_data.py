@@ -13,7 +13,7 @@ used directly (SegmentationClassRaw from remove_gt_colormap.py works too). Examp
 
 from absl import flags
 
-from deeplab.cli.common import define_converter_flags
+from deeplab.cli.common import converter_options, define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.converters.voc import NUM_SHARDS, convert_voc2012
 
@@ -42,9 +42,8 @@ def main(argv):
         FLAGS.image_folder, FLAGS.semantic_segmentation_folder, FLAGS.list_folder,
         FLAGS.output_dir, splits=FLAGS.splits, sbd_folder=FLAGS.sbd_folder,
         segmentation_class_aug_folder=FLAGS.segmentation_class_aug_folder,
-        num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        image_format=FLAGS.image_format, overwrite=FLAGS.overwrite,
-        keep_duplicates=FLAGS.keep_duplicates)
+        image_format=FLAGS.image_format, keep_duplicates=FLAGS.keep_duplicates,
+        **converter_options())
 
 
 def run():

@@ -14,12 +14,18 @@ CHECKPOINT_HELP = ("The model to load: a training directory (its latest checkpoi
 
 
 def define_checkpoint_flag(name: str, help_text: str = CHECKPOINT_HELP,
-                           aliases: tuple[str, ...] = ()) -> None:
+                           aliases: tuple[str, ...] = (), model_flags: bool = True) -> None:
     """Defines the model-to-load flag under the binary's original ``name``; the other
-    spelling (and any old ``aliases``) refer to the same flag."""
+    spelling (and any old ``aliases``) refer to the same flag. With ``model_flags`` the
+    model flags come too: given on the command line they override the loaded config
+    (``deeplab.cli.model_flags.explicit_model_overrides``)."""
+    from deeplab.cli.model_flags import define_model_flags
+
     flags.DEFINE_string(name, None, help_text + ".")
     for alias in tuple(n for n in CHECKPOINT_FLAG_NAMES if n != name) + aliases:
         flags.DEFINE_alias(alias, name)
+    if model_flags:
+        define_model_flags()
 
 
 def require(values, *names: str) -> None:
@@ -41,7 +47,6 @@ def dataset_from_flags(values):
         has_json = os.path.isfile(os.path.join(values.dataset_dir, "dataset.json"))
         name = values.dataset_dir if has_json else "pascal_voc_seg"
     return name, get_dataset(name)
-
 
 
 def define_dataset_flags(dataset_dir_help: str = "Directory of <split>-*.tfrecord shards."
@@ -69,3 +74,11 @@ def define_converter_flags(output_dir: str = "./tfrecord", num_shards: int = 4) 
     flags.DEFINE_integer("num_shards", num_shards, "Shards per split.")
     flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
     flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+
+
+def converter_options() -> dict:
+    """The values of :func:`define_converter_flags` but ``--output_dir``, as keyword
+    arguments of the ``convert_*`` functions."""
+    values = flags.FLAGS
+    return dict(num_shards=values.num_shards, num_workers=values.num_workers,
+                overwrite=values.overwrite)

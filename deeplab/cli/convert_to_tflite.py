@@ -14,7 +14,7 @@ from __future__ import annotations
 from absl import flags
 
 from deeplab.cli.common import define_checkpoint_flag, define_dataset_flags
-from deeplab.cli.model_flags import define_model_flags, explicit_model_overrides, parse_int_list
+from deeplab.cli.model_flags import explicit_model_overrides, parse_int_list
 from deeplab.cli.runner import run_binary
 from deeplab.export.calibration import record_images
 from deeplab.export.saved_model import keras_model_from_saved_model
@@ -28,7 +28,6 @@ from deeplab.export.tflite import (
 )
 from deeplab.runs.store import load_model
 
-define_model_flags()
 define_checkpoint_flag("checkpoint_path")
 flags.DEFINE_string("saved_model_dir", None, "Or: a SavedModel written by export_model.py.")
 flags.DEFINE_string("output_tflite_path", None, "Where the .tflite file is written.")

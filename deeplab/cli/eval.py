@@ -21,14 +21,12 @@ from deeplab.cli.common import (
     define_inference_flags,
 )
 from deeplab.cli.model_flags import (
-    define_model_flags,
     explicit_model_overrides,
     parse_float_list,
     parse_int_list,
 )
 from deeplab.cli.runner import run_binary
 
-define_model_flags()
 define_checkpoint_flag("checkpoint_dir")
 flags.DEFINE_string("eval_logdir", None, "metrics JSON and TensorBoard events go here.")
 define_dataset_flags()

@@ -17,7 +17,6 @@ from absl import flags
 
 from deeplab.cli.common import define_checkpoint_flag, define_inference_flags
 from deeplab.cli.model_flags import (
-    define_model_flags,
     explicit_model_overrides,
     parse_float_list,
     parse_int_list,
@@ -26,7 +25,6 @@ from deeplab.cli.runner import run_binary
 from deeplab.export.saved_model import export_saved_model
 from deeplab.runs.store import load_model
 
-define_model_flags()
 define_checkpoint_flag("checkpoint_path")
 flags.DEFINE_string("export_path", None, "SavedModel base directory (versions inside).")
 flags.DEFINE_integer("version", None, "Version folder; default: the next free number.")

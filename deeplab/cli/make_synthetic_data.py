@@ -4,10 +4,9 @@ Six classes (background, disc, square, triangle, cross, ring) on textured backgr
 occlusions and a VOC-style ignore band; see deeplab/data/synthetic.py.
 """
 
-
 from absl import flags
 
-from deeplab.cli.common import define_converter_flags
+from deeplab.cli.common import converter_options, define_converter_flags
 from deeplab.cli.runner import run_binary
 from deeplab.data.descriptor import SYNTHETIC_DEFAULT_SIZES
 from deeplab.data.synthetic import SyntheticConfig, build_synthetic
@@ -26,9 +25,7 @@ def main(argv):
     sizes = {"train": FLAGS.train_size, "val": FLAGS.val_size}
     config = SyntheticConfig({k: v for k, v in sizes.items() if v > 0}, FLAGS.height,
                              FLAGS.width, FLAGS.seed)
-    build_synthetic(
-        FLAGS.output_dir, config, num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        overwrite=FLAGS.overwrite)
+    build_synthetic(FLAGS.output_dir, config, **converter_options())
 
 
 def run():

@@ -36,24 +36,23 @@ def define_model_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
             define(name, field.default, help_text, flag_values=flag_values)
 
 
-def parse_int_list(values, flag_name: str) -> tuple[int, ...]:
-    """Flattens repeated and comma-separated values: ['6,12', '18'] → (6, 12, 18)."""
+def _parse_list(values, flag_name: str, convert, kind: str, example: str) -> tuple:
     items = [v.strip() for value in values or [] for v in str(value).split(",") if v.strip()]
     try:
-        return tuple(int(v) for v in items)
+        return tuple(convert(v) for v in items)
     except ValueError:
-        raise ValueError(f"--{flag_name} takes integers, e.g. --{flag_name}=6,12,18; got "
+        raise ValueError(f"--{flag_name} takes {kind}, e.g. --{flag_name}={example}; got "
                          f"{values}.") from None
+
+
+def parse_int_list(values, flag_name: str) -> tuple[int, ...]:
+    """Flattens repeated and comma-separated values: ['6,12', '18'] → (6, 12, 18)."""
+    return _parse_list(values, flag_name, int, "integers", "6,12,18")
 
 
 def parse_float_list(values, flag_name: str) -> tuple[float, ...]:
     """Flattens repeated and comma-separated numbers: ['0.5,0.75', '1'] → (0.5, 0.75, 1.0)."""
-    items = [v.strip() for value in values or [] for v in str(value).split(",") if v.strip()]
-    try:
-        return tuple(float(v) for v in items)
-    except ValueError:
-        raise ValueError(f"--{flag_name} takes numbers, e.g. --{flag_name}=0.75,1.0; got "
-                         f"{values}.") from None
+    return _parse_list(values, flag_name, float, "numbers", "0.75,1.0")
 
 
 def _field_value(values: flags.FlagValues, field):

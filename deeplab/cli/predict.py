@@ -22,7 +22,7 @@ from deeplab.cli.common import CHECKPOINT_HELP, define_checkpoint_flag
 from deeplab.cli.runner import run_binary
 
 define_checkpoint_flag("checkpoint_path", CHECKPOINT_HELP + ", or a .tflite file or a SavedModel",
-                       aliases=("model",))
+                       aliases=("model",), model_flags=False)
 flags.DEFINE_multi_string("input", None, "Image files, folders of images, or a video.")
 flags.DEFINE_string("output_dir", None, "Where results are written.")
 flags.DEFINE_string("dataset", "pascal_voc_seg",

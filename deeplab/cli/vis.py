@@ -21,14 +21,12 @@ from deeplab.cli.common import (
     define_inference_flags,
 )
 from deeplab.cli.model_flags import (
-    define_model_flags,
     explicit_model_overrides,
     parse_float_list,
 )
 from deeplab.cli.runner import run_binary
 from deeplab.inference.colormap import COLORMAPS
 
-define_model_flags()
 define_checkpoint_flag("checkpoint_dir")
 flags.DEFINE_string("vis_logdir", None, "Where the pictures go.")
 define_dataset_flags()

@@ -114,16 +114,16 @@ def get_head_spec(name: str) -> HeadSpec:
     try:
         return HEADS[name]
     except KeyError:
-        raise ValueError(f"ModelConfig.head: unknown {name!r}; choose one of "
-                         f"{sorted(HEADS)}.") from None
+        raise ValueError(f"ModelConfig.head: must be one of {sorted(HEADS)} (registered in "
+                         f"deeplab.heads), got {name!r}.") from None
 
 
 def get_upsampler_spec(name: str) -> UpsamplerSpec:
     try:
         return UPSAMPLERS[name]
     except KeyError:
-        raise ValueError(f"ModelConfig.upsampling: unknown {name!r}; choose one of "
-                         f"{sorted(UPSAMPLERS)}.") from None
+        raise ValueError(f"ModelConfig.upsampling: must be one of {sorted(UPSAMPLERS)} "
+                         f"(registered in deeplab.heads), got {name!r}.") from None
 
 
 # === Built-ins ===
