@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from absl import app
+from absl import app, flags
 
 from deeplab.data.errors import DataError
 
@@ -27,6 +27,11 @@ def run_binary(name: str, main: Callable[[list[str]], object],
             ``error: `` as the original's scripts did).
     """
     start = f"{name}: " if prefix is None else prefix
+    _show_project_flags_in_help()
+    # --help prints __main__'s docstring: the binary's, not the three-line entry point's.
+    doc = getattr(sys.modules.get(main.__module__), "__doc__", None)
+    if doc and "__main__" in sys.modules:
+        sys.modules["__main__"].__doc__ = doc
 
     def guarded(argv):
         try:
@@ -39,3 +44,14 @@ def run_binary(name: str, main: Callable[[list[str]], object],
             sys.exit(130)
 
     app.run(guarded)
+
+
+def _show_project_flags_in_help() -> None:
+    """``--help`` lists the main module's key flags; ours are defined in ``deeplab.cli``
+    modules and shared helpers (and the entry point is a three-line script), so every
+    project flag is made a key flag of the main module."""
+    values = flags.FLAGS
+    for module, module_flags in list(values.flags_by_module_dict().items()):
+        if module.startswith("deeplab") or module in ("__main__", sys.argv[0]):
+            for flag in module_flags:
+                values.register_key_flag_for_module(sys.argv[0], flag)
