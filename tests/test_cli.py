@@ -28,7 +28,7 @@ def test_entry_points_are_thin_and_their_binary_has_run(path):
 @pytest.mark.parametrize("script, expected", [
     ("export/export_model.py", ["--checkpoint_path", "--checkpoint_dir: Alias for "
                                 "--checkpoint_path", "--inference_scales", "--output_stride"]),
-    ("datasets/make_synthetic_data.py", ["--num_workers", "--overwrite", "--output_dir"]),
+    ("datasets/make_synthetic_data.py", ["--num_workers", "--[no]overwrite", "--output_dir"]),
 ])
 def test_help_lists_the_binary_s_flags(script, expected):
     result = subprocess.run([sys.executable, str(REPO / script), "--help"], capture_output=True,
