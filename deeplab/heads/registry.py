@@ -110,20 +110,20 @@ def register_upsampler(spec: UpsamplerSpec) -> UpsamplerSpec:
     return spec
 
 
-def get_head_spec(name: str) -> HeadSpec:
+def _lookup(registry: dict, name: str, field: str):
     try:
-        return HEADS[name]
+        return registry[name]
     except KeyError:
-        raise ValueError(f"ModelConfig.head: must be one of {sorted(HEADS)} (registered in "
-                         f"deeplab.heads), got {name!r}.") from None
+        raise ValueError(f"ModelConfig.{field}: must be one of {sorted(registry)} (registered "
+                         f"in deeplab.heads), got {name!r}.") from None
+
+
+def get_head_spec(name: str) -> HeadSpec:
+    return _lookup(HEADS, name, "head")
 
 
 def get_upsampler_spec(name: str) -> UpsamplerSpec:
-    try:
-        return UPSAMPLERS[name]
-    except KeyError:
-        raise ValueError(f"ModelConfig.upsampling: must be one of {sorted(UPSAMPLERS)} "
-                         f"(registered in deeplab.heads), got {name!r}.") from None
+    return _lookup(UPSAMPLERS, name, "upsampling")
 
 
 # === Built-ins ===
