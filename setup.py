@@ -30,10 +30,13 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "deeplab-train = deeplab.train:run",
-            "deeplab-eval = deeplab.eval:run",
-            "deeplab-vis = deeplab.vis:run",
-            "deeplab-predict = deeplab.predict:run",
+            "deeplab-train = deeplab.cli.train:run",
+            "deeplab-eval = deeplab.cli.eval:run",
+            "deeplab-vis = deeplab.cli.vis:run",
+            "deeplab-predict = deeplab.cli.predict:run",
+            "deeplab-export = deeplab.cli.export_model:run",
+            "deeplab-convert-tflite = deeplab.cli.convert_to_tflite:run",
+            "deeplab-import-weights = deeplab.cli.import_weights:run",
         ]
     },
 )

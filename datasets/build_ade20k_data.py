@@ -1,37 +1,9 @@
-"""Converts ADE20K SceneParsing (ADEChallengeData2016) to TFRecords + dataset.json."""
+"""Converts ADE20K SceneParsing (ADEChallengeData2016) to TFRecords + dataset.json.
 
-import sys
+Thin entry point: flags, main and help live in ``deeplab/cli/build_ade20k_data.py``.
+"""
 
-from absl import app, flags
-
-from deeplab.data.cli import default_num_workers, run_converter
-from deeplab.data.converters.ade20k import NUM_SHARDS, convert_ade20k
-
-FLAGS = flags.FLAGS
-_ROOT = "./ADE20K/ADEChallengeData2016"
-flags.DEFINE_string("train_image_folder", f"{_ROOT}/images/training", "Training images.")
-flags.DEFINE_string("train_image_label_folder", f"{_ROOT}/annotations/training",
-                    "Training annotations.")
-flags.DEFINE_string("val_image_folder", f"{_ROOT}/images/validation", "Validation images.")
-flags.DEFINE_string("val_image_label_folder", f"{_ROOT}/annotations/validation",
-                    "Validation annotations.")
-flags.DEFINE_string("output_dir", "./ADE20K/tfrecord", "Where the records and dataset.json go.")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
-
-
-def main(argv):
-    del argv
-    return run_converter(lambda: convert_ade20k(
-        FLAGS.train_image_folder, FLAGS.train_image_label_folder, FLAGS.val_image_folder,
-        FLAGS.val_image_label_folder, FLAGS.output_dir, num_shards=FLAGS.num_shards,
-        num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite))
-
-
-def run():
-    app.run(lambda argv: sys.exit(main(argv)))
-
+from deeplab.cli.build_ade20k_data import run
 
 if __name__ == "__main__":
     run()

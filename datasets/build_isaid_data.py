@@ -1,34 +1,9 @@
-"""Converts iSAID to tiled TFRecords + dataset.json (16 classes from the colour-coded masks)."""
+"""Converts iSAID to tiled TFRecords + dataset.json (16 classes from the colour-coded masks).
 
-import sys
+Thin entry point: flags, main and help live in ``deeplab/cli/build_isaid_data.py``.
+"""
 
-from absl import app, flags
-
-from deeplab.data.cli import default_num_workers, run_converter
-from deeplab.data.converters.isaid import NUM_SHARDS, convert_isaid
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("isaid_root", "./iSAID", "Folder holding train/, val/ (and test/).")
-flags.DEFINE_string("output_dir", "./tfrecord", "Where the records and dataset.json go.")
-flags.DEFINE_list("splits", None, "Splits to build (default: those present).")
-flags.DEFINE_integer("patch_size", 896, "Tile size in pixels.")
-flags.DEFINE_integer("overlap", 384, "Overlap between neighbouring tiles in pixels.")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
-
-
-def main(argv):
-    del argv
-    return run_converter(lambda: convert_isaid(
-        FLAGS.isaid_root, FLAGS.output_dir, splits=FLAGS.splits, patch_size=FLAGS.patch_size,
-        overlap=FLAGS.overlap, num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        overwrite=FLAGS.overwrite))
-
-
-def run():
-    app.run(lambda argv: sys.exit(main(argv)))
-
+from deeplab.cli.build_isaid_data import run
 
 if __name__ == "__main__":
     run()

@@ -1,58 +1,9 @@
 """Converts PASCAL VOC 2012 (and optionally SBD for train_aug) to TFRecords + dataset.json.
 
-Flags as in the original release; palette PNGs are read as class ids, so SegmentationClass can be
-used directly (SegmentationClassRaw from remove_gt_colormap.py works too). Example:
-
-  python datasets/build_voc2012_data.py \
-    --image_folder=VOCdevkit/VOC2012/JPEGImages \
-    --semantic_segmentation_folder=VOCdevkit/VOC2012/SegmentationClass \
-    --list_folder=VOCdevkit/VOC2012/ImageSets/Segmentation \
-    --sbd_folder=benchmark_RELEASE/dataset --output_dir=tfrecord
+Thin entry point: flags, main and help live in ``deeplab/cli/build_voc2012_data.py``.
 """
 
-import sys
-
-from absl import app, flags
-
-from deeplab.data.cli import default_num_workers, run_converter
-from deeplab.data.converters.voc import NUM_SHARDS, convert_voc2012
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("image_folder", "./VOCdevkit/VOC2012/JPEGImages", "Folder of images.")
-flags.DEFINE_string("semantic_segmentation_folder", "./VOCdevkit/VOC2012/SegmentationClass",
-                    "Folder of label PNGs (palette or single-channel class ids).")
-flags.DEFINE_string("list_folder", "./VOCdevkit/VOC2012/ImageSets/Segmentation",
-                    "Folder of the split lists (train.txt, val.txt, ...).")
-flags.DEFINE_string("output_dir", "./tfrecord", "Where the records and dataset.json go.")
-flags.DEFINE_enum("image_format", "jpg", ["jpg", "jpeg", "png"],
-                  "Format for images that must be re-encoded; JPEGs are stored as they are.")
-flags.DEFINE_enum("label_format", "png", ["png"], "Label format (PNG only).")
-flags.DEFINE_string("sbd_folder", None, "SBD's dataset/ folder (cls/*.mat, train.txt, val.txt) "
-                    "to build train_aug.")
-flags.DEFINE_string("segmentation_class_aug_folder", None,
-                    "Alternatively, a folder of SegmentationClassAug PNGs for train_aug.")
-flags.DEFINE_list("splits", None, "Splits to build (default: every list, plus train_aug).")
-flags.DEFINE_integer("num_shards", NUM_SHARDS, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
-flags.DEFINE_bool("keep_duplicates", False, "Write a name listed twice in a split list twice, "
-                  "as the original did (default: once, with a warning).")
-
-
-def main(argv):
-    del argv
-    return run_converter(lambda: convert_voc2012(
-        FLAGS.image_folder, FLAGS.semantic_segmentation_folder, FLAGS.list_folder,
-        FLAGS.output_dir, splits=FLAGS.splits, sbd_folder=FLAGS.sbd_folder,
-        segmentation_class_aug_folder=FLAGS.segmentation_class_aug_folder,
-        num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        image_format=FLAGS.image_format, overwrite=FLAGS.overwrite,
-        keep_duplicates=FLAGS.keep_duplicates))
-
-
-def run():
-    app.run(lambda argv: sys.exit(main(argv)))
-
+from deeplab.cli.build_voc2012_data import run
 
 if __name__ == "__main__":
     run()

@@ -1,42 +1,9 @@
 """Writes the deterministic synthetic segmentation data set (records + dataset.json).
 
-Six classes (background, disc, square, triangle, cross, ring) on textured backgrounds, with
-occlusions and a VOC-style ignore band; see deeplab/data/synthetic.py.
+Thin entry point: flags, main and help live in ``deeplab/cli/make_synthetic_data.py``.
 """
 
-import sys
-
-from absl import app, flags
-
-from deeplab.data.cli import default_num_workers, run_converter
-from deeplab.data.descriptor import SYNTHETIC_DEFAULT_SIZES
-from deeplab.data.synthetic import SyntheticConfig, build_synthetic
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", "./synthetic_tfrecord", "Where the records and dataset.json go.")
-flags.DEFINE_integer("train_size", SYNTHETIC_DEFAULT_SIZES["train"], "Training images.")
-flags.DEFINE_integer("val_size", SYNTHETIC_DEFAULT_SIZES["val"], "Validation images.")
-flags.DEFINE_integer("height", 128, "Image height.")
-flags.DEFINE_integer("width", 128, "Image width.")
-flags.DEFINE_integer("seed", 0, "Seed; the same seed gives the same images.")
-flags.DEFINE_integer("num_shards", 4, "Shards per split.")
-flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
-flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
-
-
-def main(argv):
-    del argv
-    sizes = {"train": FLAGS.train_size, "val": FLAGS.val_size}
-    config = SyntheticConfig({k: v for k, v in sizes.items() if v > 0}, FLAGS.height,
-                             FLAGS.width, FLAGS.seed)
-    return run_converter(lambda: build_synthetic(
-        FLAGS.output_dir, config, num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers,
-        overwrite=FLAGS.overwrite))
-
-
-def run():
-    app.run(lambda argv: sys.exit(main(argv)))
-
+from deeplab.cli.make_synthetic_data import run
 
 if __name__ == "__main__":
     run()

@@ -7,9 +7,8 @@ import logging
 
 from deeplab.backbones.backbone import ALLOWED_OUTPUT_STRIDES
 from deeplab.backbones.registry import BACKBONES, get_backbone_spec
+from deeplab.heads.registry import HEADS, UPSAMPLERS, get_head_spec, get_upsampler_spec
 
-HEADS = ("aspp", "ksac", "none")
-UPSAMPLINGS = ("bilinear", "duc")
 DUC_VARIANTS = ("conv", "aspp")
 KSAC_MERGES = ("concat", "sum")
 
@@ -27,6 +26,24 @@ def _pair(value, field):
 
 def _ints(value):
     return None if value is None else tuple(int(v) for v in value)
+
+
+def _backbone_names():
+    return sorted(BACKBONES)
+
+
+def _flag(default, help_text: str, kind: str, choices=None):
+    """A field that is also a command-line flag of the same name (``deeplab.cli.model_flags``
+    defines them all from this metadata): its help, its kind ("enum", "int", "float",
+    "bool", "ints" for comma / repeated integer lists) and, for enums, a callable giving the
+    choices."""
+    return dataclasses.field(default=default, metadata={
+        "flag_help": help_text, "flag_kind": kind, "flag_choices": choices})
+
+
+def flag_fields() -> list[dataclasses.Field]:
+    """The ModelConfig fields that are command-line flags."""
+    return [f for f in dataclasses.fields(ModelConfig) if "flag_help" in f.metadata]
 
 
 @dataclasses.dataclass
@@ -68,35 +85,43 @@ class ModelConfig:
         use_bounded_activation: ReLU6 everywhere (for quantisation).
     """
 
-    model_variant: str = "mobilenet_v2"
-    num_classes: int = 21
-    output_stride: int | None = 16
-    atrous_rates: tuple[int, ...] | str | None = None
-    multi_grid: tuple[int, ...] | None = None
-    head: str = "aspp"
-    decoder_output_stride: tuple[int, ...] | None = None
-    upsampling: str = "bilinear"
-    duc_variant: str = "conv"
-    depth_multiplier: float = 1.0
-    divisible_by: int | None = None
+    model_variant: str = _flag("mobilenet_v2", "Backbone.", "enum", choices=_backbone_names)
+    num_classes: int = _flag(21, "Classes (the ignore label is not a class).", "int")
+    output_stride: int | None = _flag(16, "Output stride of the encoder: 8, 16 or 32.", "int")
+    atrous_rates: tuple[int, ...] | str | None = _flag(
+        None, "ASPP rates, e.g. 6,12,18 at OS 16 (12,24,36 at OS 8); 'auto' picks rates from "
+        "the crop size.", "ints")
+    multi_grid: tuple[int, ...] | None = _flag(None, "Unit rates of the last block, e.g. 1,2,4.",
+                                               "ints")
+    head: str = _flag("aspp", "Encoder head (registered in deeplab.heads).", "enum",
+                      choices=lambda: sorted(HEADS))
+    decoder_output_stride: tuple[int, ...] | None = _flag(
+        None, "DeepLabv3+ decoder end point strides, e.g. 4.", "ints")
+    upsampling: str = _flag("bilinear", "Logits upsampling (registered in deeplab.heads).",
+                            "enum", choices=lambda: sorted(UPSAMPLERS))
+    duc_variant: str = _flag("conv", "DUC head form.", "enum", choices=lambda: DUC_VARIANTS)
+    depth_multiplier: float = _flag(1.0, "MobileNet width multiplier.", "float")
+    divisible_by: int | None = _flag(None, "MobileNet channel rounding.", "int")
     mobilenet_final_layer: int = 18
-    aspp_with_separable_conv: bool = True
-    decoder_use_separable_conv: bool = True
-    add_image_level_feature: bool = True
-    aspp_with_concat_projection: bool = True
-    aspp_convs_filters: int = 256
-    decoder_filters: int = 256
+    aspp_with_separable_conv: bool = _flag(True, "Separable ASPP branches.", "bool")
+    decoder_use_separable_conv: bool = _flag(True, "Separable decoder convs.", "bool")
+    add_image_level_feature: bool = _flag(True, "ASPP image pooling branch.", "bool")
+    aspp_with_concat_projection: bool = _flag(True, "1x1 projection after ASPP.", "bool")
+    aspp_convs_filters: int = _flag(256, "ASPP depth.", "int")
+    decoder_filters: int = _flag(256, "Decoder depth.", "int")
     crop_size: tuple[int, int] | None = None
-    image_pooling_crop_size: tuple[int, int] | None = None
-    image_pooling_stride: tuple[int, int] = (1, 1)
-    ksac_shared_batch_norm: bool = False
-    ksac_merge: str = "concat"
+    image_pooling_crop_size: tuple[int, int] | None = _flag(
+        None, "Image pooling kernel crop h,w.", "ints")
+    image_pooling_stride: tuple[int, int] = _flag((1, 1), "Image pooling stride h,w.", "ints")
+    ksac_shared_batch_norm: bool = _flag(False, "KSAC: one BN for all rates.", "bool")
+    ksac_merge: str = _flag("concat", "KSAC branch merge.", "enum", choices=lambda: KSAC_MERGES)
     hdc_unit_rates: dict | None = None
     weight_decay: float | None = None
-    batch_norm_decay: float | None = None
+    batch_norm_decay: float | None = _flag(
+        None, "Override every BN decay (default: the original's per component).", "float")
     fine_tune_batch_norm: bool = True
     sync_batch_norm: bool = False
-    use_bounded_activation: bool = False
+    use_bounded_activation: bool = _flag(False, "ReLU6 (for quantisation).", "bool")
 
     def __post_init__(self):
         self.crop_size = _pair(self.crop_size, "crop_size")
@@ -143,6 +168,14 @@ class ModelConfig:
         return get_backbone_spec(self.model_variant)
 
     @property
+    def head_spec(self):
+        return get_head_spec(self.head)
+
+    @property
+    def upsampler_spec(self):
+        return get_upsampler_spec(self.upsampling)
+
+    @property
     def logits_stride(self) -> int:
         """Stride of the logits before upsampling (decoder stride if any)."""
         if self.decoder_output_stride:
@@ -164,17 +197,10 @@ class ModelConfig:
                  f"must be one of {ALLOWED_OUTPUT_STRIDES}, got {self.output_stride!r}.")
         if self.num_classes < 1:
             fail("num_classes", f"must be >= 1, got {self.num_classes}.")
-        if self.head not in HEADS:
-            fail("head", f"must be one of {HEADS}, got {self.head!r}.")
-        if self.head == "ksac" and not self.atrous_rates:
-            fail("atrous_rates", "head='ksac' shares one kernel across atrous rates and needs at "
-                 "least one rate, e.g. (6, 12, 18) at output stride 16.")
-        if self.head == "none" and self.atrous_rates:
-            fail("atrous_rates", "head='none' has no atrous branches; use head='aspp' or 'ksac'.")
+        self.head_spec.validate(self)
         if any(r < 1 for r in self.atrous_rates):
             fail("atrous_rates", f"rates must be positive, got {self.atrous_rates}.")
-        if self.upsampling not in UPSAMPLINGS:
-            fail("upsampling", f"must be one of {UPSAMPLINGS}, got {self.upsampling!r}.")
+        get_upsampler_spec(self.upsampling)
         if self.duc_variant not in DUC_VARIANTS:
             fail("duc_variant", f"must be one of {DUC_VARIANTS}, got {self.duc_variant!r}.")
         if self.ksac_merge not in KSAC_MERGES:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import keras
 
 from deeplab.config import ModelConfig
-from deeplab.layers.aspp import ASPP
-from deeplab.layers.atrous_conv2d import AtrousConv2D
-from deeplab.layers.conv_bn_act import l2_regularizer
+from deeplab.heads.registry import HeadContext
 from deeplab.layers.decoder import Decoder
-from deeplab.layers.duc import DUC
-from deeplab.layers.ksac import KSAC
+from deeplab.layers.norm_options import NormOptions
 from deeplab.layers.preprocess import Preprocess
 from deeplab.layers.resize_like import ResizeLike
 from deeplab.ops import scale_dimension
@@ -19,6 +16,7 @@ from deeplab.ops import scale_dimension
 HEAD_BATCH_NORM_DECAY = 0.9997
 HEAD_BATCH_NORM_EPSILON = 1e-5
 LOGITS_LAYER = "logits.semantic"
+DECODER_LAYER = "decoder"
 
 
 @keras.saving.register_keras_serializable(package="deeplab")
@@ -52,63 +50,27 @@ class DeepLab(keras.Model):
             config = ModelConfig.from_dict(config)
         spec = config.backbone_spec
         weight_decay = spec.weight_decay if config.weight_decay is None else config.weight_decay
-        bn = dict(
-            update_batch_norm_statistics=config.fine_tune_batch_norm,
-            synchronized_batch_norm=config.sync_batch_norm,
-        )
-        head_bn = dict(
-            batch_norm_momentum=_decay(config, HEAD_BATCH_NORM_DECAY),
-            batch_norm_epsilon=HEAD_BATCH_NORM_EPSILON,
-            **bn,
-        )
-        activation = "relu6" if config.use_bounded_activation else "relu"
-
-        backbone_options = dict(
-            output_stride=config.output_stride,
+        bn = dict(update_statistics=config.fine_tune_batch_norm,
+                  synchronized=config.sync_batch_norm)
+        context = HeadContext(
             weight_decay=weight_decay,
-            batch_norm_momentum=_decay(config, spec.batch_norm_momentum),
-            batch_norm_epsilon=spec.batch_norm_epsilon,
-            **bn,
+            activation="relu6" if config.use_bounded_activation else "relu",
+            norm=NormOptions(momentum=_decay(config, HEAD_BATCH_NORM_DECAY),
+                             epsilon=HEAD_BATCH_NORM_EPSILON, **bn),
+            pooling_size=_pooling_size(config),
         )
-        if config.model_variant == "mobilenet_v2":
-            backbone_options.update(
-                depth_multiplier=config.depth_multiplier,
-                divisible_by=config.divisible_by,
-                final_layer=config.mobilenet_final_layer,
-            )
-        else:
-            backbone_options.update(
-                multi_grid=config.multi_grid, use_bounded_activation=config.use_bounded_activation
-            )
-            if config.hdc_unit_rates:
-                backbone_options["unit_rates"] = config.hdc_unit_rates
-        backbone = spec.build(**backbone_options)
+        backbone = spec.build(
+            output_stride=config.output_stride, weight_decay=weight_decay,
+            norm=NormOptions(momentum=_decay(config, spec.batch_norm_momentum),
+                             epsilon=spec.batch_norm_epsilon, **bn),
+            **spec.config_options(config))
 
         images = keras.Input(shape=(None, None, 3), name="images")
         features = backbone(Preprocess(spec.preprocessing, name="preprocess")(images))
         x = features["features"]
-
-        if config.head != "none":
-            head_class = KSAC if config.head == "ksac" else ASPP
-            head_options = {}
-            if config.head == "ksac":
-                head_options = dict(
-                    shared_batch_norm=config.ksac_shared_batch_norm, merge=config.ksac_merge
-                )
-            x = head_class(
-                config.aspp_convs_filters,
-                atrous_rates=config.atrous_rates,
-                separable=config.aspp_with_separable_conv,
-                image_pooling=config.add_image_level_feature,
-                pooling_size=_pooling_size(config),
-                pooling_stride=config.image_pooling_stride,
-                concat_projection=config.aspp_with_concat_projection,
-                activation=activation,
-                weight_decay=weight_decay,
-                name=config.head,
-                **head_bn,
-                **head_options,
-            )(x)
+        head = config.head_spec
+        if head.build is not None:
+            x = head.build(config, context)(x)
 
         if config.decoder_output_stride:
             missing = [s for s in config.decoder_output_stride if f"stride_{s}" not in features]
@@ -121,33 +83,17 @@ class DeepLab(keras.Model):
                 num_levels=len(config.decoder_output_stride),
                 filters=config.decoder_filters,
                 separable=config.decoder_use_separable_conv,
-                activation=activation,
+                activation=context.activation,
                 weight_decay=weight_decay,
-                name="decoder",
-                **head_bn,
+                name=DECODER_LAYER,
+                norm=context.norm,
             )([x] + [features[f"stride_{s}"] for s in config.decoder_output_stride])
 
-        if config.upsampling == "duc":
-            logits = DUC(
-                config.num_classes,
-                upsample_factor=config.logits_stride,
-                variant=config.duc_variant,
-                weight_decay=weight_decay,
-                name=LOGITS_LAYER,
-            )(x)
-            method = "crop"
-        else:
-            logits = AtrousConv2D(
-                config.num_classes,
-                1,
-                use_bias=True,
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01),
-                kernel_regularizer=l2_regularizer(weight_decay),
-                name=LOGITS_LAYER,
-            )(x)
-            method = "bilinear"
+        upsampler = config.upsampler_spec
+        logits = upsampler.build(config, context, LOGITS_LAYER)(x)
         # float32 logits under mixed precision: the loss and argmax need the range.
-        outputs = ResizeLike(method, dtype="float32", name="upsample_logits")([logits, images])
+        outputs = ResizeLike(upsampler.resize, dtype="float32",
+                             name="upsample_logits")([logits, images])
 
         kwargs.setdefault("name", "deeplab")
         super().__init__(inputs=images, outputs=outputs, **kwargs)
@@ -157,6 +103,33 @@ class DeepLab(keras.Model):
     def head_logits_model(self) -> keras.Model:
         """A model sharing these weights that outputs the logits at the head's stride."""
         return keras.Model(self.input, self.get_layer(LOGITS_LAYER).output)
+
+    def last_layer_names(self, logits_only: bool = False) -> tuple[str, ...]:
+        """The layers the original counted as "last layers" (``get_extra_layer_scopes``):
+        the logits, and unless ``logits_only`` the head (if its spec says so) and the
+        decoder. ``--last_layer_gradient_multiplier`` and ``--initialize_last_layer``
+        apply to their variables."""
+        names = [LOGITS_LAYER]
+        if not logits_only:
+            if self.config.head_spec.build is not None and self.config.head_spec.last_layers:
+                names.append(self.config.head)
+            if self.config.decoder_output_stride:
+                names.append(DECODER_LAYER)
+        return tuple(names)
+
+    def last_layer_prefixes(self, logits_only: bool = False) -> tuple[str, ...]:
+        """Variable-path prefixes (``"<layer>/"``) of :meth:`last_layer_names`."""
+        return tuple(f"{name}/" for name in self.last_layer_names(logits_only))
+
+    def last_layer_original_scopes(self, logits_only: bool = False) -> tuple[str, ...]:
+        """The original's checkpoint scopes of the last layers (for TF1 checkpoints)."""
+        scopes = ["logits"]
+        if not logits_only:
+            if self.config.head_spec.last_layers:
+                scopes += self.config.head_spec.original_scopes
+            if self.config.decoder_output_stride:
+                scopes.append("decoder")
+        return tuple(scopes)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}

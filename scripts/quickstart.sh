@@ -20,13 +20,13 @@ start=$SECONDS
 echo "== 1/4 synthetic data set -> $DATA"
 "$PY" datasets/make_synthetic_data.py --output_dir="$DATA" --height=64 --width=64
 echo "== 2/4 training -> $EXP/train"
-"$PY" -m deeplab.train --flagfile=scripts/quickstart.flags \
+"$PY" -m deeplab.cli.train --flagfile=scripts/quickstart.flags \
   --dataset_dir="$DATA" --train_logdir="$EXP/train"
 echo "== 3/4 evaluation -> $EXP/eval"
-"$PY" -m deeplab.eval --checkpoint_dir="$EXP/train" --dataset_dir="$DATA" \
+"$PY" -m deeplab.cli.eval --checkpoint_dir="$EXP/train" --dataset_dir="$DATA" \
   --eval_logdir="$EXP/eval" --eval_split=val
 echo "== 4/4 pictures -> $EXP/vis"
-"$PY" -m deeplab.vis --checkpoint_dir="$EXP/train" --dataset_dir="$DATA" \
+"$PY" -m deeplab.cli.vis --checkpoint_dir="$EXP/train" --dataset_dir="$DATA" \
   --vis_logdir="$EXP/vis" --max_number_of_images=12
 "$PY" - "$EXP/eval/metrics.json" <<'PYEOF'
 import json, sys

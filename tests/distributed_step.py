@@ -23,7 +23,7 @@ keras.config.set_floatx("float64")
 keras.mixed_precision.set_global_policy("float64")
 
 from deeplab.config import ModelConfig  # noqa: E402
-from deeplab.training.config import TrainConfig  # noqa: E402
+from deeplab.training.train_config import TrainConfig  # noqa: E402
 from deeplab.training.trainer import Trainer  # noqa: E402
 
 strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])

@@ -138,7 +138,7 @@ def test_same_weights_tflite_goal_times_both_files_in_turn(reference_dir, monkey
 
 def test_tiny_run_end_to_end(monkeypatch):
     def no_pipeline(*args, **kwargs):
-        raise ImportError("No module named 'deeplab.data.benchmark'")
+        raise ImportError("No module named 'deeplab.benchmark.pipeline'")
 
     monkeypatch.setattr(harness, "_pipeline", no_pipeline)
     settings = harness.Settings(configs=("mobilenet_v2",), sizes=(33,), modes=("function",),
@@ -154,7 +154,7 @@ def test_tiny_run_end_to_end(monkeypatch):
                                  results["peak_runs"]["end"]["float32"]["gflops"])
     assert row["fraction_of_peak"] == round(row["best_gflops"] / peak["gflops"], 3)
     assert results["pipeline"] == {"skipped": "not installed: No module named "
-                                              "'deeplab.data.benchmark'"}
+                                              "'deeplab.benchmark.pipeline'"}
     assert results["train"]["images_per_s"] > 0 and results["train"]["peak_rss_mb"] > 0
     if onednn_enabled():
         assert isinstance(results["train"]["peak_tensor_mb"], float)

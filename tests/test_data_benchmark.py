@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deeplab.data.benchmark import _voc_like_samples, pipeline_throughput
+from deeplab.benchmark.pipeline import _voc_like_samples, pipeline_throughput
 
 
 def test_voc_like_records_have_voc_shape():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deeplab.data import preprocess as pp
+from deeplab.data import input_preprocess as pp
 
 
 @pytest.mark.parametrize(

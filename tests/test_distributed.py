@@ -72,7 +72,7 @@ def test_two_workers_on_localhost_train_and_only_the_chief_writes(tmp_path):
         # collective ops of the other.
         logs.append(open(tmp_path / f"worker{index}.log", "w+"))
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "deeplab.train", "--strategy=multi_worker",
+            [sys.executable, "-m", "deeplab.cli.train", "--strategy=multi_worker",
              f"--dataset_dir={data}", f"--train_logdir={tmp_path / 'train'}",
              "--train_crop_size=33,33", "--train_batch_size=4", "--training_number_of_steps=3",
              "--save_interval_steps=2", "--log_steps=1", "--depth_multiplier=0.35",

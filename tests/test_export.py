@@ -13,9 +13,9 @@ import tensorflow as tf
 from deeplab.export.saved_model import export_saved_model, keras_model_from_saved_model
 from deeplab.export.serving import SegmentationServer
 from deeplab.export.tflite import convert_to_tflite, op_names, write_tflite
-from deeplab.inference import aligned_size, predict_probabilities
+from deeplab.inference.probabilities import aligned_size, predict_probabilities
 from deeplab.model import build_deeplab
-from deeplab.weights.store import save_model
+from deeplab.runs.store import save_model
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 

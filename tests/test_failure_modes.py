@@ -19,8 +19,8 @@ from deeplab.config import ModelConfig
 from deeplab.data.errors import DataError
 from deeplab.data.synthetic import SyntheticConfig, build_synthetic
 from deeplab.data.writer import Sample, Task, build_records
-from deeplab.training.config import TrainConfig
-from deeplab.training.run_lock import LOCK_NAME, RunFolderBusy, RunLock
+from deeplab.runs.lock import LOCK_NAME, RunFolderBusy, RunLock
+from deeplab.training.train_config import TrainConfig
 from deeplab.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def test_training_and_eval_need_labels(tmp_path, mark_unlabeled, message):
                 log=lambda line: None).train()
     assert not list((tmp_path / "train").glob("ckpt-*"))
     # Eval refuses the split before loading anything.
-    result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'train'}",
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tmp_path / 'train'}",
                         f"--dataset_dir={tmp_path / 'data'}", "--eval_split=train",
                         f"--eval_logdir={tmp_path / 'eval'}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -133,7 +133,7 @@ def test_mostly_void_split_warns_in_the_converter_and_at_train_start(tmp_path, c
 # === 3. One trainer per run folder ===
 def test_second_trainer_on_a_run_folder_fails_naming_the_holder(tiny_data, tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from deeplab.training.run_lock import RunLock;"
+        [sys.executable, "-c", "import sys, time; from deeplab.runs.lock import RunLock;"
          " lock = RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)",
          str(tmp_path / "train")], stdout=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
     try:
@@ -141,7 +141,7 @@ def test_second_trainer_on_a_run_folder_fails_naming_the_holder(tiny_data, tmp_p
         with pytest.raises(RunFolderBusy, match=rf"in use by another trainer \(PID {holder.pid} "
                                                 rf"on {os.uname().nodename}"):
             Trainer(tiny_config(tiny_data, tmp_path / "train"), log=lambda line: None).train()
-        result = run_binary("deeplab.train", f"--dataset_dir={tiny_data}",
+        result = run_binary("deeplab.cli.train", f"--dataset_dir={tiny_data}",
                             f"--train_logdir={tmp_path / 'train'}", "--depth_multiplier=0.35",
                             "--train_crop_size=33,33", "--train_batch_size=2",
                             "--training_number_of_steps=1")
@@ -174,7 +174,7 @@ def test_predict_writes_the_readable_inputs_and_reports_the_rest(trained, tmp_pa
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
     # A phone photo stored sideways: the mask comes out the way a viewer shows the photo.
     (photos / "phone.jpg").write_bytes(encoded(rgb(20, 36), 6))
-    result = run_binary("deeplab.predict", f"--model={logdir}", f"--input={photos}",
+    result = run_binary("deeplab.cli.predict", f"--model={logdir}", f"--input={photos}",
                         f"--output_dir={tmp_path / 'out'}", "--max_size=65")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "1 of 3 inputs could not be read (the other 2 are written)" in result.stderr
@@ -281,7 +281,7 @@ def test_loading_a_checkpoint_is_quiet_and_the_last_save_is_logged_once(trained,
                                                                        tmp_path):
     logdir, lines = trained
     assert sum(line == f"saved {logdir / 'ckpt-4'}" for line in lines) == 1
-    result = run_binary("deeplab.eval", f"--checkpoint_dir={logdir}",
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={logdir}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "could not be found" not in result.stderr + result.stdout
@@ -298,8 +298,8 @@ def test_checkpoint_of_other_classes_names_both_numbers(trained, tmp_path):
     nineteen = DatasetDescriptor("nineteen", {"val": 1}, num_classes=19, ignore_label=255)
     (data / "dataset.json").unlink()
     write_dataset_json(str(data), nineteen)
-    for module, extra in (("deeplab.eval", f"--eval_logdir={tmp_path / 'e'}"),
-                          ("deeplab.vis", f"--vis_logdir={tmp_path / 'v'}")):
+    for module, extra in (("deeplab.cli.eval", f"--eval_logdir={tmp_path / 'e'}"),
+                          ("deeplab.cli.vis", f"--vis_logdir={tmp_path / 'v'}")):
         result = run_binary(module, f"--checkpoint_dir={logdir}", f"--dataset_dir={data}",
                             extra)
         assert result.returncode == 1 and "Traceback" not in result.stderr

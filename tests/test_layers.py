@@ -23,6 +23,7 @@ from deeplab.layers import (
     ResizeLike,
 )
 from deeplab.layers.batch_norm import synchronized_moments
+from deeplab.layers.norm_options import NormOptions
 from deeplab.ops import resize_bilinear
 
 
@@ -239,7 +240,8 @@ def _aspp_by_concat(aspp, x, training):
 def test_aspp_image_bias_projection_equals_resize_and_concat(training):
     x = random_inputs((2, 11, 11, 6))
     # momentum 0.5: one training call moves the statistics visibly.
-    options = dict(atrous_rates=(2,), separable=False, dropout=0.0, batch_norm_momentum=0.5)
+    options = dict(atrous_rates=(2,), separable=False, dropout=0.0,
+                   norm=NormOptions(momentum=0.5))
     aspp, twin = ASPP(5, **options), ASPP(5, **options)
     aspp(x)
     twin(x)

@@ -187,3 +187,45 @@ def test_training_gradients_reach_every_trainable_weight():
     grads = tape.gradient(loss, model.trainable_weights)
     missing = [w.path for w, g in zip(model.trainable_weights, grads) if g is None]
     assert not missing
+
+
+def test_a_head_registered_outside_the_library_gets_the_last_layer_rules(tmp_path):
+    """A new head touches no library file: the multiplier and --initialize_last_layer see it."""
+    from deeplab.heads import HEADS, HeadSpec, register_head
+    from deeplab.runs.store import save_model
+    from deeplab.training.initialization import initialize_from_checkpoint
+    from deeplab.training.multipliers import gradient_multipliers
+
+    class ToyHead(keras.layers.Layer):
+        def __init__(self, filters, **kwargs):
+            super().__init__(**kwargs)
+            self.conv = keras.layers.Conv2D(filters, 1, name="conv")
+
+        def call(self, inputs):
+            return self.conv(inputs)
+
+    register_head(HeadSpec("toy", lambda config, context: ToyHead(16, name=config.head),
+                           atrous_rates="forbidden"))
+    try:
+        fields = dict(model_variant="mobilenet_v2", depth_multiplier=0.35, head="toy",
+                      num_classes=3)
+        source, target = build_deeplab(**fields), build_deeplab(**fields)
+        assert target.last_layer_prefixes() == ("logits.semantic/", "toy/")
+        paths = [v.path for v in target.trainable_variables]
+        multipliers = gradient_multipliers(paths, target.last_layer_prefixes(), 10.0)
+        assert multipliers["toy/conv/kernel"] == 10.0 and multipliers["toy/conv/bias"] == 20.0
+        weights = save_model(source, tmp_path / "source.weights.h5")
+        before = {v.path: v.numpy() for v in target.weights}
+        lines = initialize_from_checkpoint(target, str(weights), initialize_last_layer=False)
+        assert "skipped 4 last-layer variables (--initialize_last_layer=false): " \
+               "['logits.semantic', 'toy']" in "\n".join(lines)
+        sources = {v.path: v.numpy() for v in source.weights}
+        for variable in target.weights:
+            expected = before if variable.path.startswith(("toy/", "logits.semantic/")) \
+                else sources
+            np.testing.assert_array_equal(variable.numpy(), expected[variable.path],
+                                          err_msg=variable.path)
+    finally:
+        HEADS.pop("toy")
+    with pytest.raises(ValueError, match="ModelConfig.head: must be one of .*, got 'toy'"):
+        build_deeplab(**fields)

@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deeplab.colormap import (
+from deeplab.evaluation.evaluator import Evaluator
+from deeplab.evaluation.visualization import cityscapes_eval_ids
+from deeplab.inference.colormap import (
     bit_get,
     color_image_to_label,
     get_colormap,
     label_to_color_image,
     pascal_colormap,
 )
-from deeplab.evaluation import Evaluator
+from deeplab.inference.pictures import class_fractions, overlay
 from deeplab.model import build_deeplab
-from deeplab.vis import cityscapes_eval_ids
-from deeplab.visualize import class_fractions, overlay
-from deeplab.weights.store import save_model
+from deeplab.runs.store import save_model
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
@@ -130,7 +130,7 @@ def test_predict_on_files_folders_and_a_video(tmp_path):
     writer.release()
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "deeplab.predict", f"--model={weights}", f"--input={folder}",
+        [sys.executable, "-m", "deeplab.cli.predict", f"--model={weights}", f"--input={folder}",
          f"--input={gray}", f"--input={video}", f"--output_dir={out}", "--max_size=65"],
         capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -150,7 +150,7 @@ def test_predict_with_the_original_float_tflite(tmp_path, reference_dir):
     model = reference_file(reference_dir, "tflite/deeplabv3_257_mv_gpu.tflite")
     image = reference_file(reference_dir, "golden_coral/bird.bmp")
     result = subprocess.run(
-        [sys.executable, "-m", "deeplab.predict", f"--model={model}", f"--input={image}",
+        [sys.executable, "-m", "deeplab.cli.predict", f"--model={model}", f"--input={image}",
          f"--output_dir={tmp_path}", "--tflite_input_range=-1,1"],
         capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -160,7 +160,7 @@ def test_predict_with_the_original_float_tflite(tmp_path, reference_dir):
 
 def test_predict_errors_are_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "deeplab.predict", f"--model={tmp_path / 'x.bin'}",
+        [sys.executable, "-m", "deeplab.cli.predict", f"--model={tmp_path / 'x.bin'}",
          f"--input={tmp_path}", f"--output_dir={tmp_path / 'o'}"],
         capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
     assert result.returncode != 0

@@ -30,14 +30,14 @@ def trained(tmp_path_factory):
     data, train = work / "data", work / "train"
     # As scripts/quickstart.sh: 64x64 images, the flags of scripts/quickstart.flags.
     run("datasets/make_synthetic_data.py", f"--output_dir={data}", "--height=64", "--width=64")
-    run("-m", "deeplab.train", "--flagfile=scripts/quickstart.flags", f"--dataset_dir={data}",
+    run("-m", "deeplab.cli.train", "--flagfile=scripts/quickstart.flags", f"--dataset_dir={data}",
         f"--train_logdir={train}")
     return work, data, train
 
 
 def test_quickstart_reaches_085_miou_on_synthetic_val(trained):
     work, data, train = trained
-    out = run("-m", "deeplab.eval", f"--checkpoint_dir={train}", f"--dataset_dir={data}",
+    out = run("-m", "deeplab.cli.eval", f"--checkpoint_dir={train}", f"--dataset_dir={data}",
               f"--eval_logdir={work / 'eval'}")
     metrics = json.loads((work / "eval" / "metrics.json").read_text())
     print(out.splitlines()[-1])
@@ -49,10 +49,10 @@ def test_int8_export_keeps_the_quality(trained):
     from ai_edge_litert.interpreter import Interpreter
 
     from deeplab.data.pipeline import PreprocessConfig, make_dataset
+    from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
     from deeplab.export.calibration import record_images
     from deeplab.export.tflite import convert_to_tflite
-    from deeplab.metrics import confusion_matrix, segmentation_metrics
-    from deeplab.weights.store import load_model
+    from deeplab.runs.store import load_model
 
     work, data, train = trained
     model = load_model(train)

@@ -56,7 +56,7 @@ def test_damaged_checkpoint_at_resume_and_at_eval(tiny_data, tmp_path, how):  # 
     Trainer(tiny_config(tiny_data, logdir), log=lambda line: None).train()  # ckpt-2, ckpt-4
     _damage(logdir, 4, how)
     # Eval names the damaged file instead of a traceback (or a silent fresh model).
-    result = run_binary("deeplab.eval", f"--checkpoint_dir={logdir}",
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={logdir}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert str(logdir / "ckpt-4") in last_line(result)
@@ -80,7 +80,7 @@ def test_training_killed_at_random_points_resumes_exactly(tiny_data, tmp_path): 
             "--log_steps=1", "--optimizer=adam", "--seed=0"]
     rng = random.Random(5)
     for kill in range(3):
-        process = subprocess.Popen([sys.executable, "-m", "deeplab.train", *args],
+        process = subprocess.Popen([sys.executable, "-m", "deeplab.cli.train", *args],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    env=ENV, cwd=REPO)
         logged, target = 0, rng.randint(2, 7)
@@ -99,7 +99,7 @@ def test_training_killed_at_random_points_resumes_exactly(tiny_data, tmp_path): 
         # Killed before the first save, the run starts again from step 0.
         saved = max((int(p.name[5:-6]) for p in tmp_path.glob("ckpt-*.index")), default=0)
         assert logged - saved <= interval
-    result = run_binary("deeplab.train", *args)
+    result = run_binary("deeplab.cli.train", *args)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     if saved:
         assert f"resumed from {tmp_path / f'ckpt-{saved}'} at step {saved}" in result.stdout

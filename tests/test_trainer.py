@@ -14,7 +14,7 @@ import pytest
 
 from deeplab.config import ModelConfig
 from deeplab.data.synthetic import SyntheticConfig, build_synthetic
-from deeplab.training.config import TrainConfig
+from deeplab.training.train_config import TrainConfig
 from deeplab.training.trainer import Trainer, TrainingDiverged
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def tiny_config(data, logdir, **fields):
 
 
 def test_trainer_runs_saves_and_resumes(tiny_data, tmp_path):
-    from deeplab.weights.store import load_model
+    from deeplab.runs.store import load_model
 
     lines = []
     trainer = Trainer(tiny_config(tiny_data, tmp_path), log=lines.append)
@@ -104,7 +104,7 @@ def run_binary(module, *args, timeout=600):
 )
 def test_bad_train_flags_give_one_line(tiny_data, tmp_path, args, message):
     args = [a.format(tmp=tmp_path / "logs", data=tiny_data) for a in args]
-    result = run_binary("deeplab.train", *args, *SMALL_MODEL, "--training_number_of_steps=1",
+    result = run_binary("deeplab.cli.train", *args, *SMALL_MODEL, "--training_number_of_steps=1",
                         "--train_batch_size=2")
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
@@ -113,7 +113,7 @@ def test_bad_train_flags_give_one_line(tiny_data, tmp_path, args, message):
 
 def test_eval_and_vis_binaries(tiny_data, tmp_path):
     Trainer(tiny_config(tiny_data, tmp_path / "train"), log=lambda line: None).train()
-    result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'train'}",
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tmp_path / 'train'}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}",
                         "--eval_scales=0.75,1.0", "--add_flipped_images")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -121,7 +121,7 @@ def test_eval_and_vis_binaries(tiny_data, tmp_path):
     assert metrics["step"] == 6 and 0.0 <= metrics["miou"] <= 1.0
     assert metrics["class_names"][1] == "disc" and "miou" in result.stdout
     assert metrics["num_pixels"] > 0
-    result = run_binary("deeplab.vis", f"--checkpoint_dir={tmp_path / 'train'}",
+    result = run_binary("deeplab.cli.vis", f"--checkpoint_dir={tmp_path / 'train'}",
                         f"--dataset_dir={tiny_data}", f"--vis_logdir={tmp_path / 'vis'}",
                         "--also_save_raw_predictions", "--colormap_type=ade20k")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -131,14 +131,14 @@ def test_eval_and_vis_binaries(tiny_data, tmp_path):
     # Predictions are painted with the ADE20K colours of their raw class ids.
     from PIL import Image
 
-    from deeplab.colormap import get_colormap
+    from deeplab.inference.colormap import get_colormap
 
     raws = [np.asarray(Image.open(p))
             for p in sorted((tmp_path / "vis" / "raw_segmentation_results").iterdir())]
     painted = np.asarray(Image.open(results / "000000_prediction.png"))[..., :3]
     assert any(np.array_equal(painted, get_colormap("ade20k")[raw]) for raw in raws)
     assert len(list((tmp_path / "vis" / "raw_segmentation_results").iterdir())) == 4
-    result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'none'}",
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tmp_path / 'none'}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'e2'}")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("deeplab-eval: ")
@@ -148,7 +148,7 @@ def test_watch_stops_after_the_timeout(tiny_data, tmp_path):
     Trainer(tiny_config(tiny_data, tmp_path / "train", training_number_of_steps=3),
             log=lambda line: None).train()
     start = time.monotonic()
-    result = run_binary("deeplab.eval", f"--checkpoint_dir={tmp_path / 'train'}",
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tmp_path / 'train'}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}",
                         "--watch", "--watch_timeout=3", "--eval_interval_secs=0")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -188,7 +188,7 @@ def test_tensorboard_scalars_and_image_summaries(tiny_data, tmp_path):
 def test_convert_to_tflite_int8_from_records(tiny_data, tmp_path):
     from deeplab.config import ModelConfig
     from deeplab.model import DeepLab
-    from deeplab.weights.store import save_model
+    from deeplab.runs.store import save_model
 
     weights = save_model(DeepLab(ModelConfig(num_classes=6, depth_multiplier=0.35)),
                          tmp_path / "m.weights.h5")

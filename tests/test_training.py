@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from deeplab.config import ModelConfig
-from deeplab.metrics import confusion_matrix, segmentation_metrics
+from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
 from deeplab.model import build_deeplab
-from deeplab.training.config import TrainConfig
+from deeplab.runs.store import save_model
 from deeplab.training.initialization import initialize_from_checkpoint
 from deeplab.training.losses import (
     hard_mining_fraction,
@@ -20,7 +20,7 @@ from deeplab.training.losses import (
 )
 from deeplab.training.multipliers import gradient_multipliers
 from deeplab.training.schedules import DeepLabLearningRate
-from deeplab.weights.store import save_model
+from deeplab.training.train_config import TrainConfig
 
 
 # === Loss ===
@@ -106,11 +106,19 @@ def test_learning_rate_policies():
 def test_gradient_multipliers():
     paths = ["Conv/conv/kernel", "logits.semantic/kernel", "logits.semantic/bias",
              "aspp/aspp0/conv/kernel", "duc_like/bias"]
-    assert gradient_multipliers(paths) == {"logits.semantic/bias": 2.0, "duc_like/bias": 2.0}
-    assert gradient_multipliers(paths, 10.0) == {
+    # The last layers of a DeepLabv3 with ASPP, as the model reports them.
+    model = build_deeplab(model_variant="mobilenet_v2", depth_multiplier=0.35,
+                          atrous_rates=(2, 4), num_classes=3)
+    last = model.last_layer_prefixes()
+    assert last == ("logits.semantic/", "aspp/")
+    assert model.last_layer_prefixes(logits_only=True) == ("logits.semantic/",)
+    assert gradient_multipliers(paths, last) == {"logits.semantic/bias": 2.0,
+                                                 "duc_like/bias": 2.0}
+    assert gradient_multipliers(paths, last, 10.0) == {
         "logits.semantic/kernel": 10.0, "logits.semantic/bias": 20.0,
         "aspp/aspp0/conv/kernel": 10.0, "duc_like/bias": 2.0}
-    assert "aspp/aspp0/conv/kernel" not in gradient_multipliers(paths, 10.0, True)
+    assert "aspp/aspp0/conv/kernel" not in gradient_multipliers(
+        paths, model.last_layer_prefixes(logits_only=True), 10.0)
 
 
 # === Metrics ===

@@ -10,9 +10,9 @@ from layer_test_utils import random_inputs
 
 from deeplab.backbones import MobileNetV2
 from deeplab.model import build_deeplab
+from deeplab.runs.store import load_model, save_model
 from deeplab.weights.checkpoint_import import LAST_LAYER_SCOPES, import_tf1_checkpoint
 from deeplab.weights.keras_applications import import_keras_mobilenet_v2, keras_layer_name
-from deeplab.weights.store import load_model, save_model
 
 # MobileNetV2 at depth multiplier 0.5, divisible_by 1, written the way slim names it.
 _BLOCKS = [(1, 8, 1), (6, 12, 2), (6, 12, 1), (6, 16, 2), (6, 16, 1), (6, 16, 1), (6, 32, 2),

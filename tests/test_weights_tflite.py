@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import reference_file
 
-from deeplab.colormap import color_image_to_label
-from deeplab.inference import fit_size, segment_whole_image
-from deeplab.metrics import confusion_matrix, segmentation_metrics
+from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
+from deeplab.inference.colormap import color_image_to_label
+from deeplab.inference.probabilities import fit_size, segment_whole_image
 from deeplab.model import DeepLab
 from deeplab.weights.tflite_import import (
     import_tflite_weights,

@@ -12,7 +12,7 @@ from matplotlib.patches import Circle
 
 from deeplab.analysis.erf import RAYS, Satellite, erf_center
 from deeplab.analysis.gridding import Gridding, reach_counts
-from deeplab.analysis.outputs import atomic_path
+from deeplab.runs.atomic import atomic_path
 
 
 def _save(figure: Figure, path: str) -> None:

@@ -6,6 +6,7 @@ import keras
 
 from deeplab.backbones.backbone import AtrousSchedule, Backbone, check_output_stride
 from deeplab.layers.conv_bn_act import ConvBNAct
+from deeplab.layers.norm_options import NormOptions
 
 # (expansion t, channels c, stride s) of expanded_conv, expanded_conv_1 ... _16.
 _EXPANDED_CONVS = (
@@ -55,9 +56,8 @@ class MobileNetV2(Backbone):
         final_layer: last slim layer to build (18 = ``layer_18``, 320 channels; smaller
             values give the truncated variants some released TFLite files use).
         weight_decay: slim-style L2 on conv kernels (depthwise excluded).
-        batch_norm_momentum: BN decay (0.997 in the original).
-        batch_norm_epsilon: BN epsilon (1e-3).
-        update_batch_norm_statistics, synchronized_batch_norm: BatchNorm settings.
+        norm: :class:`NormOptions` (or its dict); default decay 0.997, epsilon 1e-3 (the
+            original's).
         **kwargs: ``keras.Model`` arguments.
 
     Example:
@@ -77,13 +77,11 @@ class MobileNetV2(Backbone):
         divisible_by: int | None = None,
         final_layer: int = LAST_LAYER,
         weight_decay: float = 4e-5,
-        batch_norm_momentum: float = 0.997,
-        batch_norm_epsilon: float = 1e-3,
-        update_batch_norm_statistics: bool = True,
-        synchronized_batch_norm: bool = False,
+        norm: NormOptions | dict | None = None,
         input_channels: int = 3,
         **kwargs,
     ):
+        norm = NormOptions.of(norm, momentum=0.997, epsilon=1e-3)
         check_output_stride(output_stride, "MobileNetV2")
         if not 2 <= final_layer <= LAST_LAYER:
             raise ValueError(f"MobileNetV2: final_layer must be in [2, 18], got {final_layer}.")
@@ -98,10 +96,7 @@ class MobileNetV2(Backbone):
 
         common = dict(
             activation="relu6",
-            batch_norm_momentum=batch_norm_momentum,
-            batch_norm_epsilon=batch_norm_epsilon,
-            update_batch_norm_statistics=update_batch_norm_statistics,
-            synchronized_batch_norm=synchronized_batch_norm,
+            norm=norm,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.09),
         )
         schedule = AtrousSchedule(output_stride)
@@ -143,10 +138,7 @@ class MobileNetV2(Backbone):
             divisible_by=divisible_by,
             final_layer=final_layer,
             weight_decay=weight_decay,
-            batch_norm_momentum=batch_norm_momentum,
-            batch_norm_epsilon=batch_norm_epsilon,
-            update_batch_norm_statistics=update_batch_norm_statistics,
-            synchronized_batch_norm=synchronized_batch_norm,
+            norm=norm.to_config(),
             input_channels=input_channels,
         )
         self.checkpoint_prefix = "MobilenetV2"

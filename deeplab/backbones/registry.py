@@ -26,6 +26,8 @@ class BackboneSpec:
         batch_norm_epsilon: BN epsilon of the backbone's arg scope.
         weight_decay: the value the original recommends for this family.
         supports_multi_grid: takes ``multi_grid``.
+        config_options: ``config_options(model_config) -> dict``, the family's own
+            constructor arguments read from the ModelConfig (width multiplier, multi-grid...).
     """
 
     name: str
@@ -36,6 +38,7 @@ class BackboneSpec:
     batch_norm_epsilon: float
     weight_decay: float
     supports_multi_grid: bool = True
+    config_options: Callable[..., dict] = lambda config: {}
 
     @property
     def mean_pixel(self) -> tuple[float, float, float]:
@@ -53,19 +56,33 @@ def _resnet(depth, beta):
     return lambda **options: ResNetV1(depth, beta=beta, **options)
 
 
-def _mobilenet(**options):
-    options.pop("multi_grid", None)
-    return MobileNetV2(**options)
+def _mobilenet_options(config) -> dict:
+    return dict(depth_multiplier=config.depth_multiplier, divisible_by=config.divisible_by,
+                final_layer=config.mobilenet_final_layer)
 
 
-_XCEPTION_BN = dict(batch_norm_momentum=0.9997, batch_norm_epsilon=1e-3, weight_decay=4e-5)
-_RESNET_BN = dict(batch_norm_momentum=0.95, batch_norm_epsilon=1e-5, weight_decay=1e-4)
+def _xception_options(config) -> dict:
+    return dict(multi_grid=config.multi_grid,
+                use_bounded_activation=config.use_bounded_activation)
+
+
+def _resnet_options(config) -> dict:
+    options = _xception_options(config)
+    if config.hdc_unit_rates:
+        options["unit_rates"] = config.hdc_unit_rates
+    return options
+
+
+_XCEPTION_BN = dict(batch_norm_momentum=0.9997, batch_norm_epsilon=1e-3, weight_decay=4e-5,
+                    config_options=_xception_options)
+_RESNET_BN = dict(batch_norm_momentum=0.95, batch_norm_epsilon=1e-5, weight_decay=1e-4,
+                  config_options=_resnet_options)
 
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("mobilenet_v2", _mobilenet, "unit_range", (4, 8, 16), 0.997, 1e-3, 4e-5,
-                     supports_multi_grid=False),
+        BackboneSpec("mobilenet_v2", MobileNetV2, "unit_range", (4, 8, 16), 0.997, 1e-3, 4e-5,
+                     supports_multi_grid=False, config_options=_mobilenet_options),
         *(
             BackboneSpec(v, _xception(v), "unit_range", (4, 8, 16), **_XCEPTION_BN)
             for v in ("xception_41", "xception_65", "xception_71")

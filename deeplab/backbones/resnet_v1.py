@@ -6,6 +6,7 @@ import keras
 
 from deeplab.backbones.backbone import AtrousSchedule, Backbone, check_output_stride, scope
 from deeplab.layers.conv_bn_act import ConvBNAct
+from deeplab.layers.norm_options import NormOptions
 
 # Units of block1..block3 (block4 has one unit per multi-grid entry).
 _DEPTHS = {50: (3, 4, 6), 101: (3, 4, 23)}
@@ -37,9 +38,8 @@ class ResNetV1(Backbone):
             when shorter than the block). The block must run entirely at the output stride
             (block3 needs output_stride 16 or 8).
         weight_decay: slim-style L2 (1e-4 for ResNet in the original).
-        batch_norm_momentum: BN decay (0.95 in the original's resnet arg scope).
-        batch_norm_epsilon: BN epsilon (1e-5).
-        update_batch_norm_statistics, synchronized_batch_norm: BatchNorm settings.
+        norm: :class:`NormOptions` (or its dict); default decay 0.95, epsilon 1e-5 (the
+            original's resnet arg scope).
         use_bounded_activation: ReLU6 instead of ReLU.
         **kwargs: ``keras.Model`` arguments.
 
@@ -60,14 +60,12 @@ class ResNetV1(Backbone):
         multi_grid=None,
         unit_rates=None,
         weight_decay: float = 1e-4,
-        batch_norm_momentum: float = 0.95,
-        batch_norm_epsilon: float = 1e-5,
-        update_batch_norm_statistics: bool = True,
-        synchronized_batch_norm: bool = False,
+        norm: NormOptions | dict | None = None,
         use_bounded_activation: bool = False,
         input_channels: int = 3,
         **kwargs,
     ):
+        norm = NormOptions.of(norm, momentum=0.95, epsilon=1e-5)
         if depth not in _DEPTHS:
             raise ValueError(f"ResNetV1: depth must be one of {sorted(_DEPTHS)}, got {depth}.")
         name = f"resnet_v1_{depth}" + ("_beta" if beta else "")
@@ -82,10 +80,7 @@ class ResNetV1(Backbone):
         activation = "relu6" if use_bounded_activation else "relu"
         common = dict(
             weight_decay=weight_decay,
-            batch_norm_momentum=batch_norm_momentum,
-            batch_norm_epsilon=batch_norm_epsilon,
-            update_batch_norm_statistics=update_batch_norm_statistics,
-            synchronized_batch_norm=synchronized_batch_norm,
+            norm=norm,
             kernel_initializer=keras.initializers.HeNormal(),
         )
 
@@ -139,7 +134,8 @@ class ResNetV1(Backbone):
             unit_rates={k: list(v) for k, v in unit_rates.items()},
             use_bounded_activation=use_bounded_activation,
             input_channels=input_channels,
-            **{k: v for k, v in common.items() if k != "kernel_initializer"},
+            weight_decay=weight_decay,
+            norm=norm.to_config(),
         )
         self.checkpoint_prefix = name
 

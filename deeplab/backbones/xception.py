@@ -9,6 +9,7 @@ import keras
 from deeplab.backbones.backbone import AtrousSchedule, Backbone, check_output_stride, scope
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.conv_bn_act import ConvBNAct
+from deeplab.layers.norm_options import NormOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +68,8 @@ class Xception(Backbone):
         multi_grid: unit rates of ``exit_flow/block2`` (the original's ``multi_grid``),
             default (1, 1, 1).
         weight_decay: slim-style L2 on conv kernels (depthwise kernels excluded).
-        batch_norm_momentum: BN decay (0.9997 in the original).
-        batch_norm_epsilon: BN epsilon (1e-3 in the original).
-        update_batch_norm_statistics: False freezes BN statistics.
-        synchronized_batch_norm: cross-replica BN.
+        norm: :class:`NormOptions` (or its dict); default decay 0.9997, epsilon 1e-3 (the
+            original's).
         use_bounded_activation: ReLU6 instead of ReLU (for quantisation).
         **kwargs: ``keras.Model`` arguments (name, ...).
 
@@ -91,14 +90,12 @@ class Xception(Backbone):
         output_stride: int | None = 16,
         multi_grid=None,
         weight_decay: float = 4e-5,
-        batch_norm_momentum: float = 0.9997,
-        batch_norm_epsilon: float = 1e-3,
-        update_batch_norm_statistics: bool = True,
-        synchronized_batch_norm: bool = False,
+        norm: NormOptions | dict | None = None,
         use_bounded_activation: bool = False,
         input_channels: int = 3,
         **kwargs,
     ):
+        norm = NormOptions.of(norm, momentum=0.9997, epsilon=1e-3)
         if variant not in VARIANTS:
             raise ValueError(
                 f"Xception: variant must be one of {sorted(VARIANTS)}, got {variant!r}."
@@ -114,10 +111,7 @@ class Xception(Backbone):
         blocks = (*entry, _Block("middle_flow.block1", _MIDDLE, "sum", 1, middle_units), *_EXIT)
         activation = "relu6" if use_bounded_activation else "relu"
         common = dict(
-            batch_norm_momentum=batch_norm_momentum,
-            batch_norm_epsilon=batch_norm_epsilon,
-            update_batch_norm_statistics=update_batch_norm_statistics,
-            synchronized_batch_norm=synchronized_batch_norm,
+            norm=norm,
             weight_decay=weight_decay,
         )
         init = keras.initializers.TruncatedNormal(stddev=0.09)
@@ -177,6 +171,7 @@ class Xception(Backbone):
             multi_grid=list(multi_grid),
             use_bounded_activation=use_bounded_activation,
             input_channels=input_channels,
-            **common,
+            weight_decay=weight_decay,
+            norm=norm.to_config(),
         )
         self.checkpoint_prefix = variant

@@ -118,7 +118,7 @@ def train_run(name: str, precision: str, xla: bool, settings: CheckSettings, str
     """Trains on one fixed batch (the loss must fall), then times each batch size."""
     import tensorflow as tf
 
-    from deeplab.training.config import TrainConfig
+    from deeplab.training.train_config import TrainConfig
     from deeplab.training.trainer import Trainer
 
     config = TrainConfig(
@@ -246,7 +246,7 @@ def serve_check(device: str, size: int, workdir: str) -> dict:
     import tensorflow as tf
 
     from deeplab.export.saved_model import export_saved_model
-    from deeplab.inference import predict_probabilities
+    from deeplab.inference.probabilities import predict_probabilities
     from deeplab.model import DeepLab
 
     with dtype_policy("float32"):

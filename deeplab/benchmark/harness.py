@@ -165,7 +165,7 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
     log("matmul peak (start)")
     peaks_start = {d: matmul_peak(d, settings.peak_size) for d in peak_dtypes}
     if settings.train_config:
-        from deeplab.benchmark.train import train_step_benchmark
+        from deeplab.benchmark.train_step import train_step_benchmark
 
         # First, so the resident-memory growth is the train step's, not earlier models'.
         log(f"train step {settings.train_config}")
@@ -211,7 +211,7 @@ def run_benchmark(settings: Settings, log: Callable[[str], None] = print) -> dic
 
 
 def _pipeline(settings: Settings, log) -> dict:
-    from deeplab.data.benchmark import pipeline_throughput
+    from deeplab.benchmark.pipeline import pipeline_throughput
 
     log("input pipeline")
     batch_size = 4
@@ -220,7 +220,7 @@ def _pipeline(settings: Settings, log) -> dict:
                                        num_batches=settings.pipeline_batches, warmup_batches=2)
     return {"images_per_s": round(images_per_s, 2), "batch_size": batch_size,
             "crop_size": settings.train_size, "batches": settings.pipeline_batches,
-            "source": "deeplab.data.benchmark.pipeline_throughput (VOC-sized JPEG records)"}
+            "source": "deeplab.benchmark.pipeline.pipeline_throughput (VOC-sized JPEG records)"}
 
 
 def _tflite_rows(settings: Settings, log) -> list[dict]:

@@ -34,7 +34,7 @@ def measure(config: str, size: int, batch_size: int, train_batch_size: int,
     from deeplab.benchmark.forward import build_preset
     from deeplab.benchmark.machine import onednn_enabled
     from deeplab.benchmark.timing import time_call
-    from deeplab.benchmark.train import train_step_benchmark
+    from deeplab.benchmark.train_step import train_step_benchmark
     from deeplab.ops import native_dilation
 
     model = build_preset(config)

@@ -1,8 +1,31 @@
-"""Checks every binary makes on its flags."""
+"""What the binaries share: the model-to-load flag, flag checks, the data set and classes."""
 
 from __future__ import annotations
 
 import os
+
+from absl import flags
+
+# The original named "the model to load" --checkpoint_dir in eval.py / vis.py and
+# --checkpoint_path in export_model.py; every binary takes both (and predict's old --model).
+CHECKPOINT_FLAG_NAMES = ("checkpoint_dir", "checkpoint_path")
+CHECKPOINT_HELP = ("The model to load: a training directory (its latest checkpoint), a "
+                   "ckpt-N prefix or a .weights.h5 (with its .config.json)")
+
+
+def define_checkpoint_flag(name: str, help_text: str = CHECKPOINT_HELP,
+                           aliases: tuple[str, ...] = (), model_flags: bool = True) -> None:
+    """Defines the model-to-load flag under the binary's original ``name``; the other
+    spelling (and any old ``aliases``) refer to the same flag. With ``model_flags`` the
+    model flags come too: given on the command line they override the loaded config
+    (``deeplab.cli.model_flags.explicit_model_overrides``)."""
+    from deeplab.cli.model_flags import define_model_flags
+
+    flags.DEFINE_string(name, None, help_text + ".")
+    for alias in tuple(n for n in CHECKPOINT_FLAG_NAMES if n != name) + aliases:
+        flags.DEFINE_alias(alias, name)
+    if model_flags:
+        define_model_flags()
 
 
 def require(values, *names: str) -> None:
@@ -26,10 +49,36 @@ def dataset_from_flags(values):
     return name, get_dataset(name)
 
 
-def check_num_classes(model, descriptor, path) -> None:
-    """A checkpoint's classes must be the data set's (else eval and vis run silently wrong)."""
-    if model.config.num_classes != descriptor.num_classes:
-        raise ValueError(
-            f"{path} predicts {model.config.num_classes} classes but {descriptor.name} has "
-            f"{descriptor.num_classes}: use the data set the model was trained for "
-            "(--dataset / --dataset_dir)")
+def define_dataset_flags(dataset_dir_help: str = "Directory of <split>-*.tfrecord shards."
+                         ) -> None:
+    """``--dataset_dir`` and ``--dataset`` (a registered name or a dataset.json)."""
+    flags.DEFINE_string("dataset_dir", None, dataset_dir_help)
+    flags.DEFINE_string("dataset", None, "Registered name (pascal_voc_seg, cityscapes, ade20k, "
+                        "synthetic) or a dataset.json path; default: --dataset_dir's "
+                        "dataset.json, else pascal_voc_seg.")
+
+
+def define_inference_flags(scales_flag: str = "eval_scales") -> None:
+    """Multi-scale and flipped inference (``--eval_scales`` or export's
+    ``--inference_scales``, and ``--add_flipped_images``), the original's names."""
+    flags.DEFINE_multi_string(scales_flag, ["1.0"],
+                              "Inference scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75.")
+    flags.DEFINE_boolean("add_flipped_images", False, "Also average left-right flipped inputs.")
+
+
+def define_converter_flags(output_dir: str = "./tfrecord", num_shards: int = 4) -> None:
+    """What every data set converter takes: the output folder, shards, workers, overwrite."""
+    from deeplab.data.writer import default_num_workers
+
+    flags.DEFINE_string("output_dir", output_dir, "Where the records and dataset.json go.")
+    flags.DEFINE_integer("num_shards", num_shards, "Shards per split.")
+    flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
+    flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+
+
+def converter_options() -> dict:
+    """The values of :func:`define_converter_flags` but ``--output_dir``, as keyword
+    arguments of the ``convert_*`` functions."""
+    values = flags.FLAGS
+    return dict(num_shards=values.num_shards, num_workers=values.num_workers,
+                overwrite=values.overwrite)

@@ -2,7 +2,7 @@
 
 This package import stays light (no TensorFlow): converters run their encoding in worker
 processes that import only what they need. The TF parts live in `deeplab.data.pipeline`,
-`deeplab.data.preprocess`, `deeplab.data.tfds_adapter` and `deeplab.data.benchmark`.
+`deeplab.data.input_preprocess`, `deeplab.data.tfds_adapter` and `deeplab.benchmark.pipeline`.
 """
 
 from deeplab.data.descriptor import (

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deeplab.data.errors import DataError
+from deeplab.runs.atomic import write_text
 
 DATASET_JSON = "dataset.json"
 _FORMAT = "deeplab-tfrecord"
@@ -218,22 +218,7 @@ def write_dataset_json(
     data["splits"] = splits
     data["format"] = _FORMAT
     data["format_version"] = _FORMAT_VERSION
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions.
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

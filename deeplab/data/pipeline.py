@@ -16,7 +16,6 @@ for unlabeled splits), ``image_name``, ``height``, ``width`` (of the stored imag
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Callable, Sequence
 
@@ -25,7 +24,7 @@ import tensorflow as tf
 from deeplab.data import records
 from deeplab.data.descriptor import DATASET_JSON, DatasetDescriptor, get_dataset
 from deeplab.data.errors import DataError
-from deeplab.data.preprocess import preprocess_image_and_label
+from deeplab.data.input_preprocess import PreprocessConfig, preprocess_with_config
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -38,30 +37,6 @@ _FEATURES = {
     records.LABEL_ENCODED: tf.io.FixedLenFeature((), tf.string, default_value=""),
     records.LABEL_FORMAT: tf.io.FixedLenFeature((), tf.string, default_value="png"),
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class PreprocessConfig:
-    """The original's preprocessing flags (defaults are its training defaults).
-
-    Attributes:
-      crop_size: (height, width) of training crops; at eval the minimum padded size, or None
-        for no padding (whole images of any size, batched with padding).
-      min_resize_value, max_resize_value, resize_factor: optional resize-to-range.
-      min_scale_factor, max_scale_factor, scale_factor_step_size: random scale grid (training).
-      mean_pixel: image pad value; the backbone's mean pixel (127.5 for [-1, 1] models).
-      flip_probability: left-right flip probability (training).
-    """
-
-    crop_size: tuple[int, int] | None = (513, 513)
-    min_resize_value: int | None = None
-    max_resize_value: int | None = None
-    resize_factor: int | None = None
-    min_scale_factor: float = 0.5
-    max_scale_factor: float = 2.0
-    scale_factor_step_size: float = 0.25
-    mean_pixel: float | tuple[float, float, float] = 127.5
-    flip_probability: float = 0.5
 
 
 def decode_record(serialized: tf.Tensor, with_label: bool = True,
@@ -174,19 +149,11 @@ def diagnose_records(files: Sequence[str]) -> list[str]:
 
 def _preprocess_fn(config: PreprocessConfig, is_training: bool, ignore_label: int,
                    with_label: bool) -> Callable[[dict, tf.Tensor | None], dict]:
-    crop = config.crop_size
 
     def fn(sample: dict, seed: tf.Tensor | None) -> dict:
         label = sample["label"] if with_label else None
-        original, image, label = preprocess_image_and_label(
-            sample["image"], label,
-            crop_height=crop[0] if crop else None, crop_width=crop[1] if crop else None,
-            min_resize_value=config.min_resize_value, max_resize_value=config.max_resize_value,
-            resize_factor=config.resize_factor, min_scale_factor=config.min_scale_factor,
-            max_scale_factor=config.max_scale_factor,
-            scale_factor_step_size=config.scale_factor_step_size, ignore_label=ignore_label,
-            is_training=is_training, mean_pixel=config.mean_pixel,
-            flip_probability=config.flip_probability, seed=seed)
+        original, image, label = preprocess_with_config(
+            sample["image"], label, config, ignore_label, is_training, seed)
         out = {key: sample[key] for key in ("image_name", "height", "width")}
         out["image"] = image
         if not is_training:

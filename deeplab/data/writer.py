@@ -133,6 +133,11 @@ def run_task(task: Task, options: EncodeOptions) -> list[Encoded]:
     return [encode_sample(s, options) for s in samples]
 
 
+def default_num_workers() -> int:
+    """One encoding process per core."""
+    return max(1, os.cpu_count() or 1)
+
+
 def check_writable(output_dir: str) -> None:
     """Fails with one line unless records can be written into `output_dir` (made if needed).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplab.inference import fit_size
+from deeplab.inference.probabilities import fit_size
 
 
 def fit_to_canvas(image: np.ndarray, canvas, pad_value=127.5) -> np.ndarray:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
 from deeplab.export.serving import SegmentationServer
-from deeplab.weights.store import load_model, save_model
+from deeplab.runs.atomic import atomic_directory
+from deeplab.runs.store import load_model, save_model
 
 ASSET_WEIGHTS = "deeplab.weights.h5"
 
@@ -46,13 +45,9 @@ def export_saved_model(model, export_path: str | Path, version: int | None = Non
     }
     if batch_crop_size:
         signatures["serving_batch"] = server.batch_function(batch_crop_size).get_concrete_function()
-    temporary = export_path / f".tmp-{os.getpid()}-{version}"
-    try:
+    with atomic_directory(target) as temporary:
         tf.saved_model.save(server, str(temporary), signatures=signatures)
         save_model(model, temporary / "assets" / ASSET_WEIGHTS)
-        os.replace(temporary, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     return target
 
 

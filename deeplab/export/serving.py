@@ -5,9 +5,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from deeplab.data.exif import decode_oriented
-from deeplab.inference import predict_probabilities
+from deeplab.inference.probabilities import predict_probabilities
 from deeplab.ops import resize_bilinear
-from deeplab.weights.store import checkpoint_weights
+from deeplab.runs.store import checkpoint_weights
 
 PREDICTIONS = "semantic_predictions"
 PROBABILITIES = "semantic_probabilities"
@@ -62,7 +62,7 @@ class SegmentationServer(tf.Module):
         height, width = tf.shape(x)[1], tf.shape(x)[2]
         min_size, max_size, factor = self.resize
         if min_size or max_size:
-            from deeplab.data.preprocess import resize_to_range
+            from deeplab.data.input_preprocess import resize_to_range
 
             x = tf.expand_dims(resize_to_range(x[0], None, min_size or max_size, max_size,
                                                factor)[0], 0)
@@ -93,23 +93,3 @@ class SegmentationServer(tf.Module):
             return self._segment(images)
 
         return serve_batch
-
-
-class SavedModelSegmenter:
-    """Runs an exported SavedModel's ``serving_default`` on RGB images (for predict)."""
-
-    def __init__(self, path):
-        from pathlib import Path
-
-        path = Path(path)
-        if not (path / "saved_model.pb").is_file():
-            versions = sorted((p for p in path.glob("*/saved_model.pb")),
-                              key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else -1)
-            if not versions:
-                raise FileNotFoundError(f"no saved_model.pb in {path} or its version folders")
-            path = versions[-1].parent
-        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-
-    def labels(self, image):
-        outputs = self.signature(image=tf.constant(image[None]))
-        return outputs[PREDICTIONS].numpy()[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from deeplab.ops import native_dilation
+from deeplab.runs.atomic import write_bytes, write_text
 
 QUANTIZATIONS = ("float", "float16", "dynamic", "int8")
 OUTPUTS = ("argmax", "logits")
@@ -117,15 +117,10 @@ def _convert(converter, crop_size, quantization, output, representative_images, 
 def write_tflite(flatbuffer: bytes, output_path: str | Path, class_names=()) -> Path:
     """Writes the model (and ``<stem>.labels.txt`` with one class name a line), atomically."""
     output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    items = [(output_path, flatbuffer)]
+    write_bytes(output_path, flatbuffer)
     if class_names:
-        labels = output_path.with_name(output_path.stem + ".labels.txt")
-        items.append((labels, ("\n".join(class_names) + "\n").encode()))
-    for path, data in items:
-        temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
+        write_text(output_path.with_name(output_path.stem + ".labels.txt"),
+                   "\n".join(class_names) + "\n")
     return output_path
 
 

@@ -9,6 +9,7 @@ from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.decoder import Decoder
 from deeplab.layers.duc import DUC
 from deeplab.layers.ksac import KSAC
+from deeplab.layers.norm_options import NormOptions
 from deeplab.layers.preprocess import Preprocess
 from deeplab.layers.resize_like import ResizeLike
 
@@ -22,6 +23,7 @@ __all__ = [
     "Decoder",
     "DUC",
     "KSAC",
+    "NormOptions",
     "Preprocess",
     "ResizeLike",
 ]

@@ -9,9 +9,9 @@ from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.conv_bn_act import (
     ConvBNAct,
     apply_activation,
-    batch_norm_options,
     check_activation,
 )
+from deeplab.layers.norm_options import NormOptions
 from deeplab.ops import resize_bilinear
 
 
@@ -42,8 +42,7 @@ class ASPP(keras.layers.Layer):
         dropout: dropout rate after the projection.
         activation: "relu" or "relu6" (``use_bounded_activation``).
         weight_decay: slim-style L2 on conv kernels (not depthwise).
-        batch_norm_momentum, batch_norm_epsilon: 0.9997 / 1e-5 in the original's heads.
-        update_batch_norm_statistics, synchronized_batch_norm: BatchNorm settings.
+        norm: :class:`NormOptions` (or its dict); 0.9997 / 1e-5 in the original's heads.
         **kwargs: base layer arguments.
 
     Example:
@@ -68,10 +67,7 @@ class ASPP(keras.layers.Layer):
         dropout: float = 0.1,
         activation: str = "relu",
         weight_decay: float = 0.0,
-        batch_norm_momentum: float = 0.9997,
-        batch_norm_epsilon: float = 1e-5,
-        update_batch_norm_statistics: bool = True,
-        synchronized_batch_norm: bool = False,
+        norm: NormOptions | dict | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,10 +85,7 @@ class ASPP(keras.layers.Layer):
         self.dropout = dropout
         self.activation = check_activation(activation, type(self).__name__)
         self.weight_decay = weight_decay
-        self.batch_norm_momentum = batch_norm_momentum
-        self.batch_norm_epsilon = batch_norm_epsilon
-        self.update_batch_norm_statistics = update_batch_norm_statistics
-        self.synchronized_batch_norm = synchronized_batch_norm
+        self.norm = NormOptions.of(norm, momentum=0.9997, epsilon=1e-5)
 
         self.pooling_branch = self._conv_unit(1, "image_pooling") if image_pooling else None
         self.aspp0 = self._conv_unit(1, "aspp0")
@@ -102,7 +95,7 @@ class ASPP(keras.layers.Layer):
 
     # === Branch construction (KSAC overrides the rate branches) ===
     def _bn_kwargs(self):
-        return dict(dtype=self.dtype_policy, **batch_norm_options(self))
+        return dict(dtype=self.dtype_policy, norm=self.norm)
 
     def _conv_unit(self, kernel_size, name, dilation_rate=1):
         return ConvBNAct(
@@ -229,7 +222,7 @@ class ASPP(keras.layers.Layer):
             dropout=self.dropout,
             activation=self.activation,
             weight_decay=self.weight_decay,
-            **batch_norm_options(self),
+            norm=self.norm.to_config(),
         )
         return config
 

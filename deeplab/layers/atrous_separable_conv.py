@@ -7,9 +7,9 @@ import keras
 from deeplab.layers.conv_bn_act import (
     ConvBNAct,
     apply_activation,
-    batch_norm_options,
     check_activation,
 )
+from deeplab.layers.norm_options import NormOptions
 
 PLACEMENTS = ("inside", "before")
 
@@ -39,8 +39,7 @@ class AtrousSeparableConv(keras.layers.Layer):
             regularised in the original).
         depthwise_initializer: defaults to TruncatedNormal(0.33) as the original.
         pointwise_initializer: defaults to TruncatedNormal(0.06) as the original.
-        batch_norm_momentum, batch_norm_epsilon, update_batch_norm_statistics,
-        synchronized_batch_norm: BatchNorm settings.
+        norm: :class:`NormOptions` (or its dict) of both BatchNorms.
         **kwargs: base layer arguments.
 
     Example:
@@ -66,10 +65,7 @@ class AtrousSeparableConv(keras.layers.Layer):
         weight_decay: float = 0.0,
         depthwise_initializer=None,
         pointwise_initializer=None,
-        batch_norm_momentum: float = 0.9997,
-        batch_norm_epsilon: float = 1e-5,
-        update_batch_norm_statistics: bool = True,
-        synchronized_batch_norm: bool = False,
+        norm: NormOptions | dict | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -93,16 +89,13 @@ class AtrousSeparableConv(keras.layers.Layer):
         self.pointwise_initializer = keras.initializers.get(
             pointwise_initializer or keras.initializers.TruncatedNormal(stddev=0.06)
         )
-        self.batch_norm_momentum = batch_norm_momentum
-        self.batch_norm_epsilon = batch_norm_epsilon
-        self.update_batch_norm_statistics = update_batch_norm_statistics
-        self.synchronized_batch_norm = synchronized_batch_norm
+        self.norm = NormOptions.of(norm, momentum=0.9997, epsilon=1e-5)
 
         inner_activation = activation if activation_placement == "inside" else None
         bn = dict(
             use_batch_norm=use_batch_norm,
             activation=inner_activation,
-            **batch_norm_options(self),
+            norm=self.norm,
             dtype=self.dtype_policy,
         )
         self.depthwise = ConvBNAct(
@@ -152,6 +145,6 @@ class AtrousSeparableConv(keras.layers.Layer):
             weight_decay=self.weight_decay,
             depthwise_initializer=keras.initializers.serialize(self.depthwise_initializer),
             pointwise_initializer=keras.initializers.serialize(self.pointwise_initializer),
-            **batch_norm_options(self),
+            norm=self.norm.to_config(),
         )
         return config

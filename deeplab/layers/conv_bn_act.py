@@ -6,21 +6,9 @@ import keras
 
 from deeplab.layers.atrous_conv2d import AtrousConv2D
 from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
-from deeplab.layers.batch_norm import BatchNorm
+from deeplab.layers.norm_options import NormOptions
 
 ACTIVATIONS = ("relu", "relu6", None)
-# Constructor arguments every BN-carrying layer takes and passes on to its sublayers.
-BATCH_NORM_OPTIONS = (
-    "batch_norm_momentum",
-    "batch_norm_epsilon",
-    "update_batch_norm_statistics",
-    "synchronized_batch_norm",
-)
-
-
-def batch_norm_options(layer) -> dict:
-    """The BatchNorm settings stored on ``layer`` (for sublayers and ``get_config``)."""
-    return {name: getattr(layer, name) for name in BATCH_NORM_OPTIONS}
 
 
 def l2_regularizer(weight_decay: float):
@@ -58,10 +46,8 @@ class ConvBNAct(keras.layers.Layer):
             normalizer).
         weight_decay: slim-style L2 weight decay on the kernel (0 disables it).
         kernel_initializer: Keras initializer (name or config).
-        batch_norm_momentum: BN decay.
-        batch_norm_epsilon: BN epsilon.
-        update_batch_norm_statistics: False freezes the moving statistics.
-        synchronized_batch_norm: synchronise BN statistics across replicas.
+        norm: :class:`NormOptions` (or its dict) for the BatchNorm; default decay 0.9997,
+            epsilon 1e-5 (the original's heads).
         **kwargs: base layer arguments (name, dtype, ...).
 
     Example:
@@ -81,10 +67,7 @@ class ConvBNAct(keras.layers.Layer):
         use_batch_norm: bool = True,
         weight_decay: float = 0.0,
         kernel_initializer="glorot_uniform",
-        batch_norm_momentum: float = 0.9997,
-        batch_norm_epsilon: float = 1e-5,
-        update_batch_norm_statistics: bool = True,
-        synchronized_batch_norm: bool = False,
+        norm: NormOptions | dict | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -97,10 +80,7 @@ class ConvBNAct(keras.layers.Layer):
         self.use_batch_norm = use_batch_norm
         self.weight_decay = weight_decay
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.batch_norm_momentum = batch_norm_momentum
-        self.batch_norm_epsilon = batch_norm_epsilon
-        self.update_batch_norm_statistics = update_batch_norm_statistics
-        self.synchronized_batch_norm = synchronized_batch_norm
+        self.norm = NormOptions.of(norm, momentum=0.9997, epsilon=1e-5)
 
         common = dict(
             kernel_size=kernel_size,
@@ -125,14 +105,7 @@ class ConvBNAct(keras.layers.Layer):
             )
         self.bn = None
         if use_batch_norm:
-            self.bn = BatchNorm(
-                momentum=batch_norm_momentum,
-                epsilon=batch_norm_epsilon,
-                update_statistics=update_batch_norm_statistics,
-                synchronized=synchronized_batch_norm,
-                dtype=self.dtype_policy,
-                name="bn",
-            )
+            self.bn = self.norm.batch_norm("bn", self.dtype_policy)
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -160,7 +133,7 @@ class ConvBNAct(keras.layers.Layer):
             use_batch_norm=self.use_batch_norm,
             weight_decay=self.weight_decay,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            **batch_norm_options(self),
+            norm=self.norm.to_config(),
         )
         return config
 

@@ -6,7 +6,8 @@ import keras
 import tensorflow as tf
 
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
-from deeplab.layers.conv_bn_act import ConvBNAct, batch_norm_options, check_activation
+from deeplab.layers.conv_bn_act import ConvBNAct, check_activation
+from deeplab.layers.norm_options import NormOptions
 from deeplab.ops import resize_bilinear
 
 
@@ -33,8 +34,7 @@ class Decoder(keras.layers.Layer):
         separable: split separable 3x3 convs (``decoder_use_separable_conv``).
         activation: "relu" or "relu6".
         weight_decay: slim-style L2 on conv kernels (not depthwise).
-        batch_norm_momentum, batch_norm_epsilon, update_batch_norm_statistics,
-        synchronized_batch_norm: BatchNorm settings (0.9997 / 1e-5 in the original).
+        norm: :class:`NormOptions` (or its dict); 0.9997 / 1e-5 in the original.
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -58,10 +58,7 @@ class Decoder(keras.layers.Layer):
         separable: bool = True,
         activation: str = "relu",
         weight_decay: float = 0.0,
-        batch_norm_momentum: float = 0.9997,
-        batch_norm_epsilon: float = 1e-5,
-        update_batch_norm_statistics: bool = True,
-        synchronized_batch_norm: bool = False,
+        norm: NormOptions | dict | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,16 +70,13 @@ class Decoder(keras.layers.Layer):
         self.separable = separable
         self.activation = check_activation(activation, "Decoder")
         self.weight_decay = weight_decay
-        self.batch_norm_momentum = batch_norm_momentum
-        self.batch_norm_epsilon = batch_norm_epsilon
-        self.update_batch_norm_statistics = update_batch_norm_statistics
-        self.synchronized_batch_norm = synchronized_batch_norm
+        self.norm = NormOptions.of(norm, momentum=0.9997, epsilon=1e-5)
 
         common = dict(
             activation=activation,
             weight_decay=weight_decay,
             dtype=self.dtype_policy,
-            **batch_norm_options(self),
+            norm=self.norm,
         )
         self.projections = []
         self.convs = []
@@ -136,6 +130,6 @@ class Decoder(keras.layers.Layer):
             separable=self.separable,
             activation=self.activation,
             weight_decay=self.weight_decay,
-            **batch_norm_options(self),
+            norm=self.norm.to_config(),
         )
         return config

@@ -6,7 +6,6 @@ import keras
 import tensorflow as tf
 
 from deeplab.layers.aspp import ASPP
-from deeplab.layers.batch_norm import BatchNorm
 from deeplab.layers.conv_bn_act import apply_activation, l2_regularizer
 from deeplab.ops import conv2d, depthwise_conv2d
 
@@ -79,14 +78,7 @@ class KSAC(ASPP):
         return []
 
     def _norm(self, name):
-        return BatchNorm(
-            momentum=self.batch_norm_momentum,
-            epsilon=self.batch_norm_epsilon,
-            update_statistics=self.update_batch_norm_statistics,
-            synchronized=self.synchronized_batch_norm,
-            dtype=self.dtype_policy,
-            name=name,
-        )
+        return self.norm.batch_norm(name, self.dtype_policy)
 
     def _num_concat_branches(self):
         return 1 if self.merge == "sum" else len(self.atrous_rates)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deeplab.training.multipliers import LOGITS_PREFIXES, last_layer_prefixes
-from deeplab.weights.checkpoint_import import LAST_LAYER_SCOPES, import_tf1_checkpoint
-from deeplab.weights.store import TRAIN_CONFIG, WEIGHTS_SUFFIX, load_model
+from deeplab.runs.store import TRAIN_CONFIG, WEIGHTS_SUFFIX, load_model
+from deeplab.weights.checkpoint_import import import_tf1_checkpoint
 
 _FLAG_HINT = ("set --initialize_last_layer=false --last_layers_contain_logits_only=true to "
               "start the logits afresh")
@@ -27,8 +26,8 @@ def initialize_from_checkpoint(model, path: str, initialize_last_layer: bool = T
     """
     path = Path(path)
     if not path.name.endswith(WEIGHTS_SUFFIX) and _is_original_checkpoint(path):
-        exclude = () if initialize_last_layer else (
-            ("logits",) if last_layers_contain_logits_only else LAST_LAYER_SCOPES)
+        exclude = () if initialize_last_layer else model.last_layer_original_scopes(
+            last_layers_contain_logits_only)
         try:
             report = import_tf1_checkpoint(model, str(path), exclude_scopes=exclude)
         except ValueError as error:
@@ -42,7 +41,9 @@ def initialize_from_checkpoint(model, path: str, initialize_last_layer: bool = T
 
     source = load_model(path)
     available = {v.path: v for v in source.weights}
-    skip = () if initialize_last_layer else last_layer_prefixes(last_layers_contain_logits_only)
+    skip = () if initialize_last_layer else model.last_layer_prefixes(
+        last_layers_contain_logits_only)
+    logits_prefixes = model.last_layer_prefixes(logits_only=True)
     copied, skipped, missing = 0, [], []
     assignments = []
     for variable in model.weights:
@@ -54,7 +55,7 @@ def initialize_from_checkpoint(model, path: str, initialize_last_layer: bool = T
             continue
         value = available[variable.path]
         if tuple(value.shape) != tuple(variable.shape):
-            if variable.path.startswith(LOGITS_PREFIXES):
+            if variable.path.startswith(logits_prefixes):
                 raise ValueError(
                     f"{variable.path}: the checkpoint has shape {tuple(value.shape)}, the model "
                     f"{tuple(variable.shape)}. The number of classes differs: {_FLAG_HINT}.")

@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import re
 import tempfile
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from deeplab.config import ModelConfig
 from deeplab.data.progress import format_duration
 from deeplab.model import DeepLab
-from deeplab.training.config import TrainConfig
+from deeplab.runs.lock import RunLock
+from deeplab.runs.store import checkpoint_prefixes, checkpoint_weights, write_run_config
 from deeplab.training.initialization import initialize_from_checkpoint
 from deeplab.training.losses import softmax_cross_entropy
 from deeplab.training.multipliers import gradient_multipliers
-from deeplab.training.run_lock import RunLock
 from deeplab.training.schedules import DeepLabLearningRate
-from deeplab.weights.store import TRAIN_CONFIG, checkpoint_weights
-
-
-def checkpoint_prefixes(directory: str) -> list[str]:
-    """Every ``ckpt-N`` prefix of a run folder (listed in its index or with files), newest
-    first, whether or not its files are complete."""
-    steps = set()
-    state = tf.train.get_checkpoint_state(directory)
-    listed = list(state.all_model_checkpoint_paths) if state else []
-    for path in listed + tf.io.gfile.glob(os.path.join(directory, "ckpt-*")):
-        match = re.search(r"ckpt-(\d+)(\.index|\.data-\d+-of-\d+)?$", path)
-        if match:
-            steps.add(int(match.group(1)))
-    return [os.path.join(directory, f"ckpt-{step}") for step in sorted(steps, reverse=True)]
+from deeplab.training.train_config import TrainConfig
 
 
 class TrainingDiverged(RuntimeError):
@@ -47,24 +29,6 @@ class TrainingDiverged(RuntimeError):
 def _is_chief(strategy) -> bool:
     """Only the chief writes checkpoints and summaries (multi-worker training)."""
     return bool(getattr(strategy.extended, "should_checkpoint", True))
-
-
-def write_run_config(config: TrainConfig) -> None:
-    """Keeps the run's config beside its checkpoints; refuses to mix two models in one dir."""
-    logdir = Path(config.train_logdir)
-    logdir.mkdir(parents=True, exist_ok=True)
-    path = logdir / TRAIN_CONFIG
-    values = config.to_dict()
-    values = {"model": values.pop("model"), "train": values}
-    if path.is_file():
-        previous = json.loads(path.read_text()).get("model")
-        if previous is not None and ModelConfig.from_dict(previous) != config.model:
-            raise ValueError(
-                f"{logdir} holds a run with another model config ({path}); use a new "
-                "--train_logdir or the same model flags to resume.")
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    temporary.write_text(json.dumps(values, indent=2, default=list) + "\n")
-    os.replace(temporary, path)
 
 
 class Trainer:
@@ -94,8 +58,8 @@ class Trainer:
             model_config = dataclasses.replace(model_config, sync_batch_norm=True)
         with self.strategy.scope():
             self.model = DeepLab(model_config)
-            self.head = (self.model if model_config.upsampling == "duc"
-                         else self.model.head_logits_model())
+            at_input_size = model_config.upsampler_spec.trains_at_input_size
+            self.head = self.model if at_input_size else self.model.head_logits_model()
             self.optimizer = self._optimizer()
             self.optimizer.build(self.model.trainable_variables)
         self._compute_gradients = (
@@ -103,7 +67,8 @@ class Trainer:
             else self._loss_and_gradients)
         self.multipliers = gradient_multipliers(
             [v.path for v in self.model.trainable_variables],
-            config.last_layer_gradient_multiplier, config.last_layers_contain_logits_only)
+            self.model.last_layer_prefixes(config.last_layers_contain_logits_only),
+            config.last_layer_gradient_multiplier)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               weights=checkpoint_weights(self.model))
         # Every worker must take part in a save; only the chief's lands in train_logdir.
@@ -192,7 +157,8 @@ class Trainer:
             loss = softmax_cross_entropy(
                 logits, labels, c.model.num_classes, self.ignore_label, c.label_weights,
                 c.top_k_percent_pixels, c.hard_example_mining_step, self.optimizer.iterations,
-                upsample_logits=c.upsample_logits and c.model.upsampling != "duc")
+                upsample_logits=(c.upsample_logits
+                                 and not c.model.upsampler_spec.trains_at_input_size))
             regularization = tf.add_n(
                 [tf.constant(0.0)] + [tf.cast(x, tf.float32) for x in self.model.losses])
             total = (loss + regularization) / self.strategy.num_replicas_in_sync
@@ -236,7 +202,9 @@ class Trainer:
                 self.log(lock.took_over)
             return self._train()
 
-    def _train(self) -> dict:
+    def _prepare(self) -> int:
+        """Checks the data set against the config, records the run, resumes; returns the
+        step to start from."""
         from deeplab.data.descriptor import get_dataset
         from deeplab.data.pipeline import check_labeled
         from deeplab.data.records import MOSTLY_VOID
@@ -244,19 +212,62 @@ class Trainer:
         c = self.config
         if self.is_chief:
             write_run_config(c)
-        descriptor = get_dataset(c.dataset or c.dataset_dir)
-        self.ignore_label = descriptor.ignore_label
-        if descriptor.num_classes != c.model.num_classes:
+        self.descriptor = get_dataset(c.dataset or c.dataset_dir)
+        self.ignore_label = self.descriptor.ignore_label
+        if self.descriptor.num_classes != c.model.num_classes:
             raise ValueError(
                 f"--num_classes {c.model.num_classes} does not match the dataset's "
-                f"{descriptor.num_classes} classes ({descriptor.name}); set --num_classes="
-                f"{descriptor.num_classes}.")
+                f"{self.descriptor.num_classes} classes ({self.descriptor.name}); set "
+                f"--num_classes={self.descriptor.num_classes}.")
         void = check_labeled(c.dataset_dir, c.train_split, c.dataset)
         if void is not None and void >= MOSTLY_VOID:
             self.log(f"warning: {100 * void:.1f}% of the label pixels in the first records of "
                      f"split {c.train_split!r} are void (ignore label {self.ignore_label}): "
                      "training learns almost nothing; check the masks and --num_classes")
-        start_step = self.restore_or_initialize()
+        return self.restore_or_initialize()
+
+    def _checked_step(self, batch) -> tuple[float, float]:
+        """One step; a label outside the classes or a non-finite loss stops training."""
+        c = self.config
+        try:
+            loss, reg = self.train_step(batch)
+        except tf.errors.InvalidArgumentError as error:
+            if "label value" not in str(error):
+                raise
+            raise TrainingDiverged(
+                f"a label in {c.dataset_dir} ({c.train_split}) is outside [0, "
+                f"{c.model.num_classes}) and is not the ignore label {self.ignore_label}: "
+                "check --num_classes and the masks (class ids, 255 for void)."
+            ) from None
+        loss_value, reg_value = float(loss), float(reg)
+        if not math.isfinite(loss_value) or not math.isfinite(reg_value):
+            raise TrainingDiverged(
+                f"loss is {loss_value} at step {self.step}; stopped without saving, the last "
+                f"good checkpoint in {c.train_logdir} is kept. Likely causes: labels "
+                f"outside [0, {c.model.num_classes}) that are not the ignore label "
+                f"{self.ignore_label} (check the dataset's labels), or a learning rate "
+                f"too high (--base_learning_rate / --adam_learning_rate).")
+        return loss_value, reg_value
+
+    def _log_scalars(self, writer, step: int, loss: float, reg: float, rate: float) -> None:
+        """The console line with the ETA, and the TensorBoard scalars."""
+        c = self.config
+        eta = (c.training_number_of_steps - step) / max(rate, 1e-9)
+        learning_rate = float(self.schedule(step - 1))
+        self.log(f"step {step}/{c.training_number_of_steps} loss {loss:.4f} "
+                 f"(+reg {reg:.4f}) lr {learning_rate:.3g} "
+                 f"{rate * c.train_batch_size:.1f} img/s ETA {format_duration(eta)}")
+        if writer is not None:
+            with writer.as_default(step=step):
+                tf.summary.scalar("loss/cross_entropy", loss)
+                tf.summary.scalar("loss/regularization", reg)
+                tf.summary.scalar("learning_rate", learning_rate)
+                tf.summary.scalar("steps_per_second", rate)
+                tf.summary.scalar("images_per_second", rate * c.train_batch_size)
+
+    def _train(self) -> dict:
+        c = self.config
+        start_step = self._prepare()
         if start_step >= c.training_number_of_steps:
             self.log(f"already at step {start_step} >= --training_number_of_steps; nothing to do")
             return {"step": start_step}
@@ -264,47 +275,16 @@ class Trainer:
         seed = None if c.seed is None else c.seed + start_step
         iterator = iter(self.dataset(seed))
         writer = tf.summary.create_file_writer(c.train_logdir) if self.is_chief else None
-        last_save = last_summary = time.monotonic()
-        window_start, window_step = time.monotonic(), start_step
-        run_start = time.monotonic()
-        loss_value = reg_value = float("nan")
-        step = start_step
+        last_save = last_summary = run_start = window_start = time.monotonic()
+        window_step = step = start_step
+        loss = reg = float("nan")
         while step < c.training_number_of_steps:
             batch = next(iterator)
-            try:
-                loss, reg = self.train_step(batch)
-            except tf.errors.InvalidArgumentError as error:
-                if "label value" not in str(error):
-                    raise
-                raise TrainingDiverged(
-                    f"a label in {c.dataset_dir} ({c.train_split}) is outside [0, "
-                    f"{c.model.num_classes}) and is not the ignore label {self.ignore_label}: "
-                    "check --num_classes and the masks (class ids, 255 for void)."
-                ) from None
-            loss_value, reg_value = float(loss), float(reg)
-            step = self.step
-            if not math.isfinite(loss_value) or not math.isfinite(reg_value):
-                raise TrainingDiverged(
-                    f"loss is {loss_value} at step {step}; stopped without saving, the last "
-                    f"good checkpoint in {c.train_logdir} is kept. Likely causes: labels "
-                    f"outside [0, {c.model.num_classes}) that are not the ignore label "
-                    f"{self.ignore_label} (check the dataset's labels), or a learning rate "
-                    f"too high (--base_learning_rate / --adam_learning_rate).")
-            now = time.monotonic()
+            loss, reg = self._checked_step(batch)
+            step, now = self.step, time.monotonic()
             if step % c.log_steps == 0 or step == c.training_number_of_steps:
                 rate = (step - window_step) / max(now - window_start, 1e-9)
-                eta = (c.training_number_of_steps - step) / max(rate, 1e-9)
-                learning_rate = float(self.schedule(step - 1))
-                self.log(f"step {step}/{c.training_number_of_steps} loss {loss_value:.4f} "
-                         f"(+reg {reg_value:.4f}) lr {learning_rate:.3g} "
-                         f"{rate * c.train_batch_size:.1f} img/s ETA {format_duration(eta)}")
-                if writer is not None:
-                    with writer.as_default(step=step):
-                        tf.summary.scalar("loss/cross_entropy", loss_value)
-                        tf.summary.scalar("loss/regularization", reg_value)
-                        tf.summary.scalar("learning_rate", learning_rate)
-                        tf.summary.scalar("steps_per_second", rate)
-                        tf.summary.scalar("images_per_second", rate * c.train_batch_size)
+                self._log_scalars(writer, step, loss, reg, rate)
                 window_start, window_step = now, step
             if (writer is not None and c.save_summaries_images
                     and now - last_summary >= c.save_summaries_secs):
@@ -317,7 +297,7 @@ class Trainer:
         self.save(step)  # the last step, unless the loop just saved it
         if writer is not None:
             writer.flush()
-        return {"step": step, "loss": loss_value, "regularization": reg_value,
+        return {"step": step, "loss": loss, "regularization": reg,
                 "seconds": time.monotonic() - run_start}
 
     def save(self, step: int) -> None:
@@ -330,12 +310,12 @@ class Trainer:
             self.log(f"saved {path}")
 
     def _image_summary(self, writer, batch, step):
-        from deeplab.colormap import label_to_color_image
+        from deeplab.inference.colormap import label_to_color_image
 
         images = self.strategy.experimental_local_results(batch["image"])[0][:1]
         labels = self.strategy.experimental_local_results(batch["label"])[0][:1, ..., 0]
         predictions = np.argmax(np.asarray(self.model(images, training=False)), -1)
-        colormap = "pascal"
+        colormap = self.descriptor.colormap
         label_np = np.asarray(labels)
         label_np = np.where(label_np == self.ignore_label, 0, label_np)
         with writer.as_default(step=step):

@@ -18,7 +18,7 @@ from deeplab.layers.atrous_conv2d import AtrousConv2D
 from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.conv_bn_act import ConvBNAct
-from deeplab.model import LOGITS_LAYER
+from deeplab.model import DECODER_LAYER, LOGITS_LAYER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ def scope_targets(model: keras.Model) -> dict[str, ScopeTarget]:
         if layer.name == LOGITS_LAYER and isinstance(layer, AtrousConv2D):
             targets.append(ScopeTarget("logits/semantic", layer, None))
             continue
-        prefix = "decoder/" if layer.name == "decoder" else ""
+        prefix = f"{DECODER_LAYER}/" if layer.name == DECODER_LAYER else ""
         for sublayer in layer._flatten_layers(include_self=False, recursive=False):
             targets.extend(_unit_targets(sublayer, prefix + sublayer.name))
     return {t.scope: t for t in targets}

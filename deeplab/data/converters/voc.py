@@ -21,6 +21,7 @@ from deeplab.data.descriptor import DatasetDescriptor, get_dataset
 from deeplab.data.errors import DataError
 from deeplab.data.progress import Progress
 from deeplab.data.writer import Sample, Task, build_records
+from deeplab.runs.atomic import write_bytes
 
 NUM_SHARDS = 4
 
@@ -150,10 +151,7 @@ def remove_gt_colormap(original_gt_folder: str, output_dir: str,
     for path in paths:
         label = image_io.read_index_mask(path)
         final = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
-        temp = final + ".tmp"
-        with open(temp, "wb") as f:
-            f.write(image_io.encode_png(label))
-        os.replace(temp, final)
+        write_bytes(final, image_io.encode_png(label))
         progress.update()
     progress.close()
     return len(paths)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeplab.colormap_tables import ADE20K_COLORS, MAPILLARY_VISTAS_COLORS
+from deeplab.inference.colormap_tables import ADE20K_COLORS, MAPILLARY_VISTAS_COLORS
 
 # Cityscapes train ids 0..18: road, sidewalk, building, wall, fence, pole, traffic light,
 # traffic sign, vegetation, terrain, sky, person, rider, car, truck, bus, train, motorcycle,

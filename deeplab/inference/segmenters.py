@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deeplab.inference import segment_whole_image
-from deeplab.weights.store import WEIGHTS_SUFFIX, load_model
+from deeplab.inference.probabilities import segment_whole_image
+from deeplab.runs.store import WEIGHTS_SUFFIX, load_model
 
 DEFAULT_SIZE = 513
 
@@ -69,6 +69,29 @@ class TFLiteSegmenter:
         return segment_whole_image(self._predict, image, self.canvas, 127.5)
 
 
+class SavedModelSegmenter:
+    """Runs an exported SavedModel's ``serving_default`` on RGB images (for predict)."""
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        path = Path(path)
+        if not (path / "saved_model.pb").is_file():
+            versions = sorted((p for p in path.glob("*/saved_model.pb")),
+                              key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else -1)
+            if not versions:
+                raise FileNotFoundError(f"no saved_model.pb in {path} or its version folders")
+            path = versions[-1].parent
+        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+
+    def labels(self, image):
+        import tensorflow as tf
+
+        outputs = self.signature(image=tf.constant(image[None]))
+        # The export's output key (deeplab.export.serving.PREDICTIONS).
+        return outputs["semantic_predictions"].numpy()[0]
+
+
 def load_segmenter(path: str | Path, max_size: int = DEFAULT_SIZE,
                    tflite_input_range: str = "0,255"):
     """Picks the segmenter for a ``.weights.h5``, a training directory or ``ckpt-N``, a
@@ -83,8 +106,6 @@ def load_segmenter(path: str | Path, max_size: int = DEFAULT_SIZE,
             raise FileNotFoundError(f"TFLite model not found: {path}")
         return TFLiteSegmenter(path, tflite_input_range)
     if (path / "saved_model.pb").is_file() or any(path.glob("*/saved_model.pb")):
-        from deeplab.export.serving import SavedModelSegmenter
-
         return SavedModelSegmenter(path)
     raise ValueError(
         f"{path}: not a model this tool reads. Give a .weights.h5 (with its .config.json), "

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from deeplab.inference import predict_probabilities
-from deeplab.metrics import confusion_matrix, segmentation_metrics
+from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
+from deeplab.inference.probabilities import predict_probabilities
+from deeplab.runs.atomic import write_text
 
 
 def sliding_window_probabilities(predict, image: tf.Tensor, window: int, stride: int,
@@ -116,9 +116,7 @@ def write_metrics(eval_logdir: str | Path, metrics: dict, step: int | None) -> P
     if step is not None:
         targets.insert(0, directory / f"metrics-{step}.json")
     for target in targets:
-        temporary = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-        temporary.write_text(text.replace("NaN", "null"))
-        os.replace(temporary, target)
+        write_text(target, text.replace("NaN", "null"))
     return targets[0]
 
 

@@ -1,14 +1,32 @@
-"""The original's train.py flags (plus --strategy, --mixed_precision, --xla) → TrainConfig."""
+"""Trains a DeepLab model (``python -m deeplab.cli.train`` or ``deeplab-train``).
+
+    deeplab-train --model_variant=mobilenet_v2 --dataset_dir=data/synthetic \
+        --train_logdir=exp/synthetic/train --train_crop_size=128,128 --train_batch_size=16 \
+        --training_number_of_steps=600 --decoder_output_stride=4
+
+The flags are the original release's (``--atrous_rates=6 --atrous_rates=12`` and
+``--atrous_rates=6,12`` both work), plus --strategy, --mixed_precision and --seed.
+Checkpoints (``ckpt-<step>``) and config.json go to --train_logdir; re-running the same
+command resumes from the latest checkpoint.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from absl import flags
 
+from deeplab.cli.common import define_dataset_flags
 from deeplab.cli.model_flags import define_model_flags, model_config_from_flags, parse_int_list
-from deeplab.training.config import MIXED_PRECISIONS, OPTIMIZERS, TrainConfig
+from deeplab.cli.runner import run_binary
 from deeplab.training.schedules import POLICIES
+from deeplab.training.train_config import (
+    MIXED_PRECISIONS,
+    OPTIMIZERS,
+    TrainConfig,
+    check_crop_size,
+)
 
 STRATEGIES = ("mirrored", "multi_worker", "tpu", "one_device")
 
@@ -18,10 +36,7 @@ def define_train_flags() -> None:
     f = flags
     # Where and what.
     f.DEFINE_string("train_logdir", None, "Checkpoints, summaries and config.json go here.")
-    f.DEFINE_string("dataset_dir", None, "Directory of <split>-*.tfrecord shards.")
-    f.DEFINE_string("dataset", None, "Registered name (pascal_voc_seg, cityscapes, ade20k, "
-                    "synthetic) or a dataset.json path; default: --dataset_dir's dataset.json, "
-                    "else pascal_voc_seg.")
+    define_dataset_flags()
     f.DEFINE_string("train_split", "train", "Split to train on.")
     # Schedule and optimisation (the original's names and defaults).
     f.DEFINE_integer("train_batch_size", 8, "Global batch size (all replicas).")
@@ -81,9 +96,8 @@ def define_train_flags() -> None:
 
 
 def train_config_from_flags(values, num_classes: int) -> TrainConfig:
-    crop = parse_int_list(values.train_crop_size, "train_crop_size")
-    if len(crop) != 2 or min(crop) < 1:
-        raise ValueError(f"--train_crop_size: takes two positive sizes 'height,width', got {crop}")
+    # Checked before the ModelConfig (sized from it) can fail with a less telling message.
+    crop = check_crop_size(parse_int_list(values.train_crop_size, "train_crop_size"))
     weights = [float(w) for v in values.label_weights for w in str(v).split(",") if w.strip()]
     model = model_config_from_flags(
         values, num_classes=num_classes, weight_decay=values.weight_decay,
@@ -96,3 +110,58 @@ def train_config_from_flags(values, num_classes: int) -> TrainConfig:
         "model", "train_crop_size", "label_weights")}
     return TrainConfig(model=model, train_crop_size=crop,
                        label_weights=tuple(weights) if weights else 1.0, **direct)
+
+
+define_train_flags()
+FLAGS = flags.FLAGS
+
+
+def make_strategy(name: str, tpu: str | None = None):
+    import tensorflow as tf
+
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker reads the cluster from TF_CONFIG, which "
+                             "is not set.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if name == "one_device":
+        device = "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
+        return tf.distribute.OneDeviceStrategy(device)
+    return tf.distribute.MirroredStrategy()
+
+
+def main(argv):
+    del argv
+    from deeplab.cli.common import dataset_from_flags, require
+    from deeplab.training.trainer import Trainer
+
+    require(FLAGS, "train_logdir", "dataset_dir")
+    if not os.path.isdir(FLAGS.dataset_dir):
+        raise ValueError(f"--dataset_dir {FLAGS.dataset_dir} is not a directory.")
+    dataset_name, descriptor = dataset_from_flags(FLAGS)
+    num_classes = FLAGS.num_classes if FLAGS["num_classes"].present else descriptor.num_classes
+    config = train_config_from_flags(FLAGS, num_classes)
+    config.dataset = dataset_name
+    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
+    print(f"training {config.model.model_variant} on {descriptor.name} "
+          f"({descriptor.num_classes} classes) with {strategy.num_replicas_in_sync} "
+          f"replica(s)")
+    result = Trainer(config, strategy).train()
+    print(f"done at step {result['step']}")
+
+
+def run():
+    """Console-script entry point."""
+    from deeplab.runs.lock import RunFolderBusy
+    from deeplab.training.trainer import TrainingDiverged
+
+    run_binary("deeplab-train", main, (TrainingDiverged, RunFolderBusy))
+
+
+if __name__ == "__main__":
+    run()

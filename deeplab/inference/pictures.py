@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from deeplab.colormap import label_to_color_image
+from deeplab.inference.colormap import label_to_color_image
+from deeplab.runs.atomic import atomic_path
 
 
 def class_fractions(labels: np.ndarray, class_names: Sequence[str] = ()) -> dict[str, float]:
@@ -62,7 +62,6 @@ def write_png(path: Path, rgb_or_labels: np.ndarray) -> None:
     array = rgb_or_labels
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    if not cv2.imwrite(str(temporary), array):
-        raise OSError(f"cannot write {path}")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        if not cv2.imwrite(temporary, array):
+            raise OSError(f"cannot write {path}")

@@ -10,11 +10,20 @@ OPTIMIZERS = ("momentum", "adam")
 MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 
 
+def check_crop_size(crop) -> tuple[int, int]:
+    """``crop`` as (height, width); ValueError naming ``--train_crop_size`` otherwise."""
+    crop = tuple(int(v) for v in crop)
+    if len(crop) != 2 or min(crop) < 1:
+        raise ValueError(f"--train_crop_size: takes two positive sizes 'height,width', got "
+                         f"{crop}")
+    return crop
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything a training run needs besides the model config.
 
-    Field names are the original's flags; see ``deeplab/train.py`` for their help.
+    Field names are the original's flags; their help is in ``deeplab/cli/train.py``.
     """
 
     model: ModelConfig
@@ -70,10 +79,7 @@ class TrainConfig:
             fail("optimizer", f"must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.mixed_precision not in MIXED_PRECISIONS:
             fail("mixed_precision", f"must be one of {MIXED_PRECISIONS}")
-        crop = tuple(int(v) for v in self.train_crop_size)
-        if len(crop) != 2 or min(crop) < 1:
-            fail("train_crop_size", f"takes two positive sizes 'height,width', got {crop}")
-        self.train_crop_size = crop
+        self.train_crop_size = check_crop_size(self.train_crop_size)
         if self.train_batch_size < 1:
             fail("train_batch_size", f"must be >= 1, got {self.train_batch_size}")
         if self.training_number_of_steps < 1:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from deeplab.config import ModelConfig
 from deeplab.model import DeepLab
+from deeplab.runs.atomic import atomic_path, write_text
 
 WEIGHTS_SUFFIX = ".weights.h5"
 CONFIG_SUFFIX = ".config.json"
@@ -25,16 +27,9 @@ def save_model(model: DeepLab, weights_path: str | Path) -> Path:
     """Writes the weights and the ModelConfig beside them, each atomically."""
     weights_path = Path(weights_path)
     config_path = config_path_for(weights_path)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = weights_path.with_name(f".tmp-{os.getpid()}-{weights_path.name}")
-    try:
-        model.save_weights(str(temporary))
-        os.replace(temporary, weights_path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    temporary_config = config_path.with_name(f".tmp-{os.getpid()}-{config_path.name}")
-    temporary_config.write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
-    os.replace(temporary_config, config_path)
+    with atomic_path(weights_path, suffix=WEIGHTS_SUFFIX) as temporary:
+        model.save_weights(temporary)
+    write_text(config_path, json.dumps(model.config.to_dict(), indent=2) + "\n")
     return weights_path
 
 
@@ -50,6 +45,38 @@ def checkpoint_weights(model) -> dict:
     without one.
     """
     return {variable.path: variable.value for variable in model.weights}
+
+
+def write_run_config(config) -> None:
+    """Keeps the run's config (a :class:`TrainConfig`) beside its checkpoints in
+    ``config.json``; refuses to mix two models in one folder."""
+    logdir = Path(config.train_logdir)
+    logdir.mkdir(parents=True, exist_ok=True)
+    path = logdir / TRAIN_CONFIG
+    values = config.to_dict()
+    values = {"model": values.pop("model"), "train": values}
+    if path.is_file():
+        previous = json.loads(path.read_text()).get("model")
+        if previous is not None and ModelConfig.from_dict(previous) != config.model:
+            raise ValueError(
+                f"{logdir} holds a run with another model config ({path}); use a new "
+                "--train_logdir or the same model flags to resume.")
+    write_text(path, json.dumps(values, indent=2, default=list) + "\n")
+
+
+def checkpoint_prefixes(directory: str) -> list[str]:
+    """Every ``ckpt-N`` prefix of a run folder (listed in its index or with files), newest
+    first, whether or not its files are complete."""
+    steps = set()
+    import tensorflow as tf
+
+    state = tf.train.get_checkpoint_state(directory)
+    listed = list(state.all_model_checkpoint_paths) if state else []
+    for path in listed + tf.io.gfile.glob(os.path.join(directory, "ckpt-*")):
+        match = re.search(r"ckpt-(\d+)(\.index|\.data-\d+-of-\d+)?$", path)
+        if match:
+            steps.add(int(match.group(1)))
+    return [os.path.join(directory, f"ckpt-{step}") for step in sorted(steps, reverse=True)]
 
 
 def read_config(path: Path, overrides: dict) -> ModelConfig:

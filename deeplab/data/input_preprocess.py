@@ -9,6 +9,7 @@ the original.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -320,3 +321,42 @@ def preprocess_image_and_label(
         processed_image, label, _ = flip_dim([processed_image, label], flip_probability, dim=1,
                                              seed=seeds[2])
     return original_image, processed_image, label
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """The original's preprocessing flags (defaults are its training defaults).
+
+    Attributes:
+      crop_size: (height, width) of training crops; at eval the minimum padded size, or None
+        for no padding (whole images of any size, batched with padding).
+      min_resize_value, max_resize_value, resize_factor: optional resize-to-range.
+      min_scale_factor, max_scale_factor, scale_factor_step_size: random scale grid (training).
+      mean_pixel: image pad value; the backbone's mean pixel (127.5 for [-1, 1] models).
+      flip_probability: left-right flip probability (training).
+    """
+
+    crop_size: tuple[int, int] | None = (513, 513)
+    min_resize_value: int | None = None
+    max_resize_value: int | None = None
+    resize_factor: int | None = None
+    min_scale_factor: float = 0.5
+    max_scale_factor: float = 2.0
+    scale_factor_step_size: float = 0.25
+    mean_pixel: float | tuple[float, float, float] = 127.5
+    flip_probability: float = 0.5
+
+
+def preprocess_with_config(image: tf.Tensor, label: tf.Tensor | None, config: PreprocessConfig,
+                           ignore_label: int = 255, is_training: bool = True,
+                           seed: tf.Tensor | None = None):
+    """:func:`preprocess_image_and_label` with its settings taken from ``config`` (whole)."""
+    crop = config.crop_size
+    return preprocess_image_and_label(
+        image, label, crop_height=crop[0] if crop else None,
+        crop_width=crop[1] if crop else None, min_resize_value=config.min_resize_value,
+        max_resize_value=config.max_resize_value, resize_factor=config.resize_factor,
+        min_scale_factor=config.min_scale_factor, max_scale_factor=config.max_scale_factor,
+        scale_factor_step_size=config.scale_factor_step_size, ignore_label=ignore_label,
+        is_training=is_training, mean_pixel=config.mean_pixel,
+        flip_probability=config.flip_probability, seed=seed)

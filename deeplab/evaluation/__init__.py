@@ -1,0 +1,1 @@
+"""Evaluation: the confusion-matrix metrics and the split evaluator."""

@@ -1,0 +1,109 @@
+"""Evaluating one checkpoint on a split: metrics table, JSON files and TensorBoard scalars."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+import tensorflow as tf
+
+from deeplab.data.pipeline import PreprocessConfig, make_dataset
+from deeplab.data.progress import Progress
+from deeplab.evaluation.evaluator import Evaluator, format_table, named_metrics, write_metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """The original's eval.py settings (the binary fills it from its flags).
+
+    Attributes:
+        dataset_dir, eval_split: the records to evaluate.
+        eval_logdir: where ``metrics[-<step>].json`` and the TensorBoard events go.
+        eval_scales, add_flipped_images: multi-scale and flipped inference.
+        sliding_window: (window, stride) to tile images too large to fit, or None.
+        min_resize_value, max_resize_value, resize_factor: the original's eval resizing.
+        max_number_of_images: evaluate at most this many (None: all).
+        model_overrides: ModelConfig fields given on the command line (e.g. output_stride=8).
+    """
+
+    dataset_dir: str
+    eval_logdir: str
+    eval_split: str = "val"
+    eval_scales: tuple[float, ...] = (1.0,)
+    add_flipped_images: bool = False
+    sliding_window: tuple[int, int] | None = None
+    min_resize_value: int | None = None
+    max_resize_value: int | None = None
+    resize_factor: int | None = None
+    max_number_of_images: int | None = None
+    model_overrides: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.sliding_window is not None and len(self.sliding_window) != 2:
+            raise ValueError("--sliding_window takes window,stride, e.g. 513,341")
+
+
+def check_num_classes(model, descriptor, path) -> None:
+    """A checkpoint's classes must be the data set's (else eval and vis run silently wrong)."""
+    if model.config.num_classes != descriptor.num_classes:
+        raise ValueError(
+            f"{path} predicts {model.config.num_classes} classes but {descriptor.name} has "
+            f"{descriptor.num_classes}: use the data set the model was trained for "
+            "(--dataset / --dataset_dir)")
+
+
+def checkpoint_step(path) -> int | None:
+    """The step of a ``ckpt-N`` prefix or of a training directory's latest checkpoint."""
+    text = str(path)
+    if os.path.isdir(text):
+        text = tf.train.latest_checkpoint(text) or ""
+    match = re.search(r"ckpt-(\d+)$", text)
+    return int(match.group(1)) if match else None
+
+
+def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
+                        writer=None) -> dict:
+    """Evaluates one checkpoint; prints the table, writes JSON and summaries.
+
+    Raises:
+        ValueError: the checkpoint's classes are not the data set's, or it cannot be read.
+    """
+    from deeplab.runs.store import load_model
+
+    model = load_model(path, **config.model_overrides)
+    check_num_classes(model, descriptor, path)
+    step = checkpoint_step(path)
+    evaluator = Evaluator(model, config.eval_scales, config.add_flipped_images,
+                          config.sliding_window)
+    batches = make_dataset(
+        config.dataset_dir, config.eval_split, 1, is_training=False,
+        config=PreprocessConfig(crop_size=None, min_resize_value=config.min_resize_value,
+                                max_resize_value=config.max_resize_value,
+                                resize_factor=config.resize_factor,
+                                mean_pixel=model.config.backbone_spec.mean_pixel),
+        dataset=dataset_name)
+    total = descriptor.splits_to_sizes.get(config.eval_split, 0)
+    limit = config.max_number_of_images
+    if limit:
+        total = min(total or limit, limit)
+    progress = Progress(total or 0, f"evaluating {path}", interval=15.0, log=print,
+                        unit="images")
+    matrix = evaluator.run(batches, descriptor.ignore_label, limit, progress)
+    progress.close()
+    metrics = named_metrics(matrix, descriptor.class_names)
+    metrics.update(checkpoint=str(path), step=step, eval_split=config.eval_split,
+                   eval_scales=list(config.eval_scales),
+                   add_flipped_images=config.add_flipped_images)
+    print(format_table(metrics, descriptor.class_names))
+    written = write_metrics(config.eval_logdir, metrics, step)
+    print(f"mIoU {100 * metrics['miou']:.2f}% (wrote {written})")
+    if writer is not None:
+        with writer.as_default(step=step or 0):
+            for key in ("miou", "pixel_accuracy", "mean_accuracy", "frequency_weighted_iou"):
+                tf.summary.scalar(f"eval/{key}", metrics[key])
+            for name, iou in zip(descriptor.class_names, metrics["per_class_iou"]):
+                if iou == iou:
+                    tf.summary.scalar(f"eval/iou/{name}", iou)
+        writer.flush()
+    return metrics

@@ -1,0 +1,2 @@
+"""Inference: probabilities of whole images, segmenters for every model format, colormaps,
+pictures."""
