@@ -11,7 +11,7 @@ from layer_test_utils import random_inputs
 from deeplab.backbones import MobileNetV2
 from deeplab.model import build_deeplab
 from deeplab.runs.store import load_model, save_model
-from deeplab.weights.checkpoint_import import LAST_LAYER_SCOPES, import_tf1_checkpoint
+from deeplab.weights.checkpoint_import import import_tf1_checkpoint
 from deeplab.weights.keras_applications import import_keras_mobilenet_v2, keras_layer_name
 
 # MobileNetV2 at depth multiplier 0.5, divisible_by 1, written the way slim names it.
@@ -118,7 +118,11 @@ def test_num_classes_change_needs_the_last_layers_excluded(checkpoint):
     report = import_tf1_checkpoint(model, prefix, exclude_scopes=("logits",))
     np.testing.assert_array_equal(model.get_layer("logits.semantic").kernel, before)
     assert "logits/semantic" not in report.matched
-    report = import_tf1_checkpoint(small_model(5), prefix, exclude_scopes=LAST_LAYER_SCOPES)
+    fresh = small_model(5)
+    # The model names the original's last-layer scopes (get_extra_layer_scopes) it holds.
+    scopes = fresh.last_layer_original_scopes()
+    assert scopes == ("logits", "image_pooling", "aspp", "concat_projection", "decoder")
+    report = import_tf1_checkpoint(fresh, prefix, exclude_scopes=scopes)
     assert not any(s.startswith(("aspp", "decoder", "image_pooling")) for s in report.matched)
 
 

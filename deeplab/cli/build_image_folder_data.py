@@ -29,8 +29,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the train/val hash.")
 flags.DEFINE_string("dataset_name", "custom", "Name stored in dataset.json.")
 flags.DEFINE_enum("image_format", "png", ["png", "jpg", "jpeg"],
                   "Format for images that must be re-encoded; JPEG/PNG are stored as they are.")
-define_converter_flags("./tfrecord", NUM_SHARDS)
-flags.mark_flags_as_required(["image_folder", "mask_folder"])
+define_converter_flags("./tfrecord", NUM_SHARDS, required=("image_folder", "mask_folder"))
 
 
 def main(argv):

@@ -16,8 +16,7 @@ flags.DEFINE_enum("dataset", None, list(DATASETS), "Which data set.")
 flags.DEFINE_string("dataset_root", None, "The data set's extracted folder.")
 flags.DEFINE_bool("use_fov_mask", True, "Label pixels outside the field of view as ignore.")
 flags.DEFINE_enum("stare_annotator", "ah", ["ah", "vk"], "STARE labels: Hoover (ah) or vk.")
-define_converter_flags("./tfrecord", NUM_SHARDS)
-flags.mark_flags_as_required(["dataset", "dataset_root"])
+define_converter_flags("./tfrecord", NUM_SHARDS, required=("dataset", "dataset_root"))
 
 
 def main(argv):

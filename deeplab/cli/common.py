@@ -49,9 +49,12 @@ def dataset_from_flags(values):
     return name, get_dataset(name)
 
 
-def define_dataset_flags(dataset_dir_help: str = "Directory of <split>-*.tfrecord shards."
-                         ) -> None:
-    """``--dataset_dir`` and ``--dataset`` (a registered name or a dataset.json)."""
+def define_dataset_flags(dataset_dir_help: str = "Directory of <split>-*.tfrecord shards.",
+                         split: tuple[str, str, str] | None = None) -> None:
+    """``--dataset_dir`` and ``--dataset`` (a registered name or a dataset.json), and the
+    binary's split flag when ``split`` gives its (name, default, help)."""
+    if split is not None:
+        flags.DEFINE_string(*split)
     flags.DEFINE_string("dataset_dir", None, dataset_dir_help)
     flags.DEFINE_string("dataset", None, "Registered name (pascal_voc_seg, cityscapes, ade20k, "
                         "synthetic) or a dataset.json path; default: --dataset_dir's "
@@ -66,14 +69,18 @@ def define_inference_flags(scales_flag: str = "eval_scales") -> None:
     flags.DEFINE_boolean("add_flipped_images", False, "Also average left-right flipped inputs.")
 
 
-def define_converter_flags(output_dir: str = "./tfrecord", num_shards: int = 4) -> None:
-    """What every data set converter takes: the output folder, shards, workers, overwrite."""
+def define_converter_flags(output_dir: str = "./tfrecord", num_shards: int = 4,
+                           required: tuple[str, ...] = ()) -> None:
+    """What every data set converter takes: the output folder, shards, workers, overwrite;
+    ``required`` names the converter's own flags that have no default."""
     from deeplab.data.writer import default_num_workers
 
     flags.DEFINE_string("output_dir", output_dir, "Where the records and dataset.json go.")
     flags.DEFINE_integer("num_shards", num_shards, "Shards per split.")
     flags.DEFINE_integer("num_workers", default_num_workers(), "Encoding processes.")
     flags.DEFINE_bool("overwrite", False, "Rebuild splits even when they are up to date.")
+    if required:
+        flags.mark_flags_as_required(list(required))
 
 
 def converter_options() -> dict:

@@ -15,22 +15,13 @@ import os
 
 from absl import flags
 
-from deeplab.cli.common import (
-    define_checkpoint_flag,
-    define_dataset_flags,
-    define_inference_flags,
-)
-from deeplab.cli.model_flags import (
-    explicit_model_overrides,
-    parse_float_list,
-    parse_int_list,
-)
+from deeplab.cli.common import define_checkpoint_flag, define_dataset_flags, define_inference_flags
+from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list, parse_int_list
 from deeplab.cli.runner import run_binary
 
 define_checkpoint_flag("checkpoint_dir")
 flags.DEFINE_string("eval_logdir", None, "metrics JSON and TensorBoard events go here.")
-define_dataset_flags()
-flags.DEFINE_string("eval_split", "val", "Split to evaluate.")
+define_dataset_flags(split=("eval_split", "val", "Split to evaluate."))
 define_inference_flags()
 flags.DEFINE_string("sliding_window", None, "window,stride for images too large to fit.")
 flags.DEFINE_integer("min_resize_value", None, "Resize smaller side to this before eval.")

@@ -16,14 +16,9 @@ from __future__ import annotations
 from absl import flags
 
 from deeplab.cli.common import define_checkpoint_flag, define_inference_flags
-from deeplab.cli.model_flags import (
-    explicit_model_overrides,
-    parse_float_list,
-    parse_int_list,
-)
+from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list, parse_int_list
 from deeplab.cli.runner import run_binary
 from deeplab.export.saved_model import export_saved_model
-from deeplab.runs.store import load_model
 
 define_checkpoint_flag("checkpoint_path")
 flags.DEFINE_string("export_path", None, "SavedModel base directory (versions inside).")
@@ -40,6 +35,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from deeplab.runs.store import load_model
+
     model = load_model(FLAGS.checkpoint_path, **explicit_model_overrides(FLAGS))
     crop = parse_int_list(FLAGS.crop_size, "crop_size") or None
     if crop is not None and len(crop) != 2:

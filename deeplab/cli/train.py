@@ -36,8 +36,7 @@ def define_train_flags() -> None:
     f = flags
     # Where and what.
     f.DEFINE_string("train_logdir", None, "Checkpoints, summaries and config.json go here.")
-    define_dataset_flags()
-    f.DEFINE_string("train_split", "train", "Split to train on.")
+    define_dataset_flags(split=("train_split", "train", "Split to train on."))
     # Schedule and optimisation (the original's names and defaults).
     f.DEFINE_integer("train_batch_size", 8, "Global batch size (all replicas).")
     f.DEFINE_multi_string("train_crop_size", ["513,513"], "Crop height,width.")

@@ -15,22 +15,14 @@ from pathlib import Path
 
 from absl import flags
 
-from deeplab.cli.common import (
-    define_checkpoint_flag,
-    define_dataset_flags,
-    define_inference_flags,
-)
-from deeplab.cli.model_flags import (
-    explicit_model_overrides,
-    parse_float_list,
-)
+from deeplab.cli.common import define_checkpoint_flag, define_dataset_flags, define_inference_flags
+from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list
 from deeplab.cli.runner import run_binary
 from deeplab.inference.colormap import COLORMAPS
 
 define_checkpoint_flag("checkpoint_dir")
 flags.DEFINE_string("vis_logdir", None, "Where the pictures go.")
-define_dataset_flags()
-flags.DEFINE_string("vis_split", "val", "Split to visualise.")
+define_dataset_flags(split=("vis_split", "val", "Split to visualise."))
 flags.DEFINE_enum("colormap_type", None, sorted(COLORMAPS),
                   "Colormap; default: the dataset's.")
 flags.DEFINE_boolean("also_save_raw_predictions", False, "Also write class-id PNGs.")

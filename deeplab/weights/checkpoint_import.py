@@ -21,9 +21,6 @@ from deeplab.weights.scopes import scope_targets
 _OPTIMIZER_SUFFIXES = ("/Momentum", "/Adam", "/Adam_1", "/ExponentialMovingAverage")
 _TRAINING_STATE = ("global_step",)
 _BN_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")
-# The original's get_extra_layer_scopes: what --initialize_last_layer=False leaves out.
-LAST_LAYER_SCOPES = ("logits", "image_pooling", "aspp", "concat_projection", "decoder",
-                     "meta_architecture")
 
 
 def _is_training_state(name: str) -> bool:
@@ -45,7 +42,7 @@ def import_tf1_checkpoint(
     Args:
         model: a :class:`deeplab.model.DeepLab`.
         checkpoint_path: checkpoint prefix (``.../model.ckpt-30000``) or its directory.
-        exclude_scopes: scopes (prefixes) not to import, e.g. :data:`LAST_LAYER_SCOPES`
+        exclude_scopes: scopes (prefixes) not to import, e.g. ``model.last_layer_original_scopes()``
             or ``("logits",)`` when the number of classes changes.
         strict: raise when a model layer finds no weights in the file.
 
