@@ -11,6 +11,20 @@ from deeplab.heads.registry import HEADS, UPSAMPLERS, get_head_spec, get_upsampl
 
 DUC_VARIANTS = ("conv", "aspp")
 KSAC_MERGES = ("concat", "sum")
+MERGE_METHODS = ("max", "avg")
+# The original's flags for model families this release does not have yet (MobileNetV3's
+# LR-ASPP head, the Dense Prediction Cell, NAS backbones): they parse, and a value other
+# than the default fails naming what it needs instead of being ignored.
+NEEDS_MISSING_VARIANT = {
+    "dense_prediction_cell_json": "the Dense Prediction Cell head (xception_71 DPC)",
+    "nas_stem_output_num_conv_filters": "the nas_pnasnet / nas_hnasnet backbones",
+    "nas_use_classification_head": "the nas_pnasnet / nas_hnasnet backbones",
+    "nas_remove_os32_stride": "the nas_pnasnet / nas_hnasnet backbones",
+    "aspp_with_squeeze_and_excitation": "the LR-ASPP head of mobilenet_v3_*_seg",
+    "image_se_uses_qsigmoid": "the LR-ASPP head of mobilenet_v3_*_seg",
+    "decoder_use_sum_merge": "the LR-ASPP decoder of mobilenet_v3_*_seg",
+    "decoder_output_is_logits": "the LR-ASPP decoder of mobilenet_v3_*_seg",
+}
 
 
 def _pair(value, field):
@@ -28,6 +42,10 @@ def _ints(value):
     return None if value is None else tuple(int(v) for v in value)
 
 
+def _floats(value):
+    return None if value is None else tuple(float(v) for v in value)
+
+
 def _backbone_names():
     return sorted(BACKBONES)
 
@@ -35,8 +53,8 @@ def _backbone_names():
 def _flag(default, help_text: str, kind: str, choices=None):
     """A field that is also a command-line flag of the same name (``deeplab.cli.model_flags``
     defines them all from this metadata): its help, its kind ("enum", "int", "float",
-    "bool", "ints" for comma / repeated integer lists) and, for enums, a callable giving the
-    choices."""
+    "bool", "string", "ints" / "floats" for comma / repeated lists) and, for enums, a
+    callable giving the choices."""
     return dataclasses.field(default=default, metadata={
         "flag_help": help_text, "flag_kind": kind, "flag_choices": choices})
 
@@ -83,6 +101,18 @@ class ModelConfig:
         fine_tune_batch_norm: False freezes BN statistics (gamma/beta still train).
         sync_batch_norm: synchronise BN statistics across replicas.
         use_bounded_activation: ReLU6 everywhere (for quantisation).
+        aspp_with_batch_norm: False is the original's DeepLabv2-style head: no ASPP, one
+            logits conv per atrous rate on the backbone features, summed.
+        logits_kernel_size: kernel of those logits convs (1 unless
+            ``aspp_with_batch_norm`` is False and there are atrous rates).
+        image_pyramid: input scales of the original's multi-scale logits (training and
+            single-scale inference): the model runs at each scale, the logits are resized
+            to the largest scale's logits size and merged by ``merge_method``.
+        merge_method: "max" or "avg" over the pyramid.
+        prediction_with_upsampled_logits: False takes the argmax at the logits' stride
+            and upsamples the labels (nearest), as the original's flag.
+        dense_prediction_cell_json ... image_se_uses_qsigmoid: the original's flags for
+            model families not in this release yet (``NEEDS_MISSING_VARIANT``).
     """
 
     model_variant: str = _flag("mobilenet_v2", "Backbone.", "enum", choices=_backbone_names)
@@ -122,6 +152,43 @@ class ModelConfig:
     fine_tune_batch_norm: bool = True
     sync_batch_norm: bool = False
     use_bounded_activation: bool = _flag(False, "ReLU6 (for quantisation).", "bool")
+    aspp_with_batch_norm: bool = _flag(
+        True, "False: no ASPP; the original's DeepLabv2-style head (one logits conv of "
+        "--logits_kernel_size per atrous rate on the backbone features, summed).", "bool")
+    logits_kernel_size: int = _flag(
+        1, "Logits conv kernel; must be 1 unless --noaspp_with_batch_norm with atrous "
+        "rates.", "int")
+    image_pyramid: tuple[float, ...] | None = _flag(
+        None, "Input scales whose logits are merged (training and single-scale "
+        "inference), e.g. 0.5,1.0,1.5.", "floats")
+    merge_method: str = _flag("max", "How the image pyramid's logits are merged.", "enum",
+                              choices=lambda: MERGE_METHODS)
+    prediction_with_upsampled_logits: bool = _flag(
+        True, "True: upsample the logits (bilinear), then argmax. False: argmax at the "
+        "logits' stride, then nearest upsampling (single-scale inference).", "bool")
+    dense_prediction_cell_json: str = _flag(
+        "", "Dense Prediction Cell JSON (needs the DPC head, not in this release yet).",
+        "string")
+    nas_stem_output_num_conv_filters: int = _flag(
+        20, "NAS stem filters (needs the nas_* backbones, not in this release yet).", "int")
+    nas_use_classification_head: bool = _flag(
+        False, "NAS classification head (needs the nas_* backbones, not in this release "
+        "yet).", "bool")
+    nas_remove_os32_stride: bool = _flag(
+        False, "NAS: drop the stride-32 stage (needs the nas_* backbones, not in this "
+        "release yet).", "bool")
+    aspp_with_squeeze_and_excitation: bool = _flag(
+        False, "LR-ASPP's sigmoid gate (needs mobilenet_v3_*_seg, not in this release yet).",
+        "bool")
+    image_se_uses_qsigmoid: bool = _flag(
+        False, "LR-ASPP's hard sigmoid (needs mobilenet_v3_*_seg, not in this release yet).",
+        "bool")
+    decoder_use_sum_merge: bool = _flag(
+        False, "LR-ASPP decoder sum merge (needs mobilenet_v3_*_seg, not in this release "
+        "yet).", "bool")
+    decoder_output_is_logits: bool = _flag(
+        False, "LR-ASPP decoder outputs logits (needs mobilenet_v3_*_seg, not in this "
+        "release yet).", "bool")
 
     def __post_init__(self):
         self.crop_size = _pair(self.crop_size, "crop_size")
@@ -130,6 +197,7 @@ class ModelConfig:
         )
         self.image_pooling_stride = _pair(self.image_pooling_stride, "image_pooling_stride")
         self.multi_grid = _ints(self.multi_grid) or None
+        self.image_pyramid = _floats(self.image_pyramid) or None
         if self.decoder_output_stride is not None and not isinstance(
             self.decoder_output_stride, (tuple, list)
         ):
@@ -169,7 +237,9 @@ class ModelConfig:
 
     @property
     def head_spec(self):
-        return get_head_spec(self.head)
+        """The head that runs: ``head``'s, or none when ``aspp_with_batch_norm`` is False
+        (the atrous rates then belong to the multi-rate logits)."""
+        return get_head_spec(self.head if self.aspp_with_batch_norm else "none")
 
     @property
     def upsampler_spec(self):
@@ -197,7 +267,9 @@ class ModelConfig:
                  f"must be one of {ALLOWED_OUTPUT_STRIDES}, got {self.output_stride!r}.")
         if self.num_classes < 1:
             fail("num_classes", f"must be >= 1, got {self.num_classes}.")
-        self.head_spec.validate(self)
+        get_head_spec(self.head)
+        if self.aspp_with_batch_norm:
+            self.head_spec.validate(self)
         if any(r < 1 for r in self.atrous_rates):
             fail("atrous_rates", f"rates must be positive, got {self.atrous_rates}.")
         get_upsampler_spec(self.upsampling)
@@ -225,6 +297,38 @@ class ModelConfig:
             fail("depth_multiplier", f"must be > 0, got {self.depth_multiplier}.")
         if self.batch_norm_decay is not None and not 0.0 <= self.batch_norm_decay < 1.0:
             fail("batch_norm_decay", f"must be in [0, 1), got {self.batch_norm_decay}.")
+        self._validate_original_options(fail)
+
+    def _validate_original_options(self, fail) -> None:
+        """The original's checks of its head, pyramid and prediction flags."""
+        if self.logits_kernel_size < 1:
+            fail("logits_kernel_size", f"must be >= 1, got {self.logits_kernel_size}.")
+        if self.logits_kernel_size != 1 and (self.aspp_with_batch_norm
+                                             or not self.atrous_rates):
+            fail("logits_kernel_size", "must be 1 when aspp_with_batch_norm is True or there "
+                 f"are no atrous_rates (the original's rule), got {self.logits_kernel_size}.")
+        if not self.aspp_with_batch_norm and self.head != "aspp":
+            fail("aspp_with_batch_norm", f"False replaces the ASPP head by multi-rate logits; "
+                 f"it does not combine with head={self.head!r}.")
+        if not self.aspp_with_batch_norm and self.upsampling != "bilinear":
+            fail("aspp_with_batch_norm", "False makes multi-rate logits; it needs "
+                 "upsampling='bilinear'.")
+        if self.image_pyramid and min(self.image_pyramid) <= 0:
+            fail("image_pyramid", f"scales must be > 0, got {self.image_pyramid}.")
+        if self.image_pyramid and self.upsampling != "bilinear":
+            fail("image_pyramid", "needs upsampling='bilinear' (DUC logits are at the input "
+                 "size of each scale).")
+        if self.merge_method not in MERGE_METHODS:
+            fail("merge_method", f"must be one of {MERGE_METHODS}, got {self.merge_method!r}.")
+        if not self.prediction_with_upsampled_logits and self.upsampling != "bilinear":
+            fail("prediction_with_upsampled_logits", "False needs upsampling='bilinear' (DUC "
+                 "has no low-resolution logits).")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, needs in NEEDS_MISSING_VARIANT.items():
+            if getattr(self, name) != defaults[name]:
+                fail(name, f"{getattr(self, name)!r} needs {needs}, which this release does "
+                     "not include yet (see the README's model table); leave it at "
+                     f"{defaults[name]!r}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

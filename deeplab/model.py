@@ -9,6 +9,7 @@ from deeplab.heads.registry import HeadContext
 from deeplab.layers.decoder import Decoder
 from deeplab.layers.norm_options import NormOptions
 from deeplab.layers.preprocess import Preprocess
+from deeplab.layers.pyramid_merge import PyramidMerge
 from deeplab.layers.resize_like import ResizeLike
 from deeplab.ops import scale_dimension
 
@@ -66,20 +67,12 @@ class DeepLab(keras.Model):
             **spec.config_options(config))
 
         images = keras.Input(shape=(None, None, 3), name="images")
-        features = backbone(Preprocess(spec.preprocessing, name="preprocess")(images))
-        x = features["features"]
+        preprocessed = Preprocess(spec.preprocessing, name="preprocess")(images)
         head = config.head_spec
-        if head.build is not None:
-            x = head.build(config, context)(x)
-
+        head_layer = head.build(config, context) if head.build is not None else None
+        decoder = None
         if config.decoder_output_stride:
-            missing = [s for s in config.decoder_output_stride if f"stride_{s}" not in features]
-            if missing:
-                raise ValueError(
-                    f"ModelConfig.decoder_output_stride: this {config.model_variant} backbone "
-                    f"has no end point at stride {missing} (mobilenet_final_layer too small?)."
-                )
-            x = Decoder(
+            decoder = Decoder(
                 num_levels=len(config.decoder_output_stride),
                 filters=config.decoder_filters,
                 separable=config.decoder_use_separable_conv,
@@ -87,22 +80,59 @@ class DeepLab(keras.Model):
                 weight_decay=weight_decay,
                 name=DECODER_LAYER,
                 norm=context.norm,
-            )([x] + [features[f"stride_{s}"] for s in config.decoder_output_stride])
-
+            )
         upsampler = config.upsampler_spec
-        logits = upsampler.build(config, context, LOGITS_LAYER)(x)
+        logits_layer = upsampler.build(config, context, LOGITS_LAYER)
+
+        def logits_at(x, pooling_size=None):
+            """One pass of the network (the layers are shared by every pyramid scale)."""
+            features = backbone(x)
+            y = features["features"]
+            if head_layer is not None:
+                # Only a head with crop-sized image pooling (ASPP, KSAC) rescales it.
+                scaled = pooling_size and getattr(head_layer, "pooling_size", None)
+                y = head_layer(y, **({"pooling_size": pooling_size} if scaled else {}))
+            if decoder is not None:
+                missing = [s for s in config.decoder_output_stride
+                           if f"stride_{s}" not in features]
+                if missing:
+                    raise ValueError(
+                        f"ModelConfig.decoder_output_stride: this {config.model_variant} "
+                        f"backbone has no end point at stride {missing} "
+                        "(mobilenet_final_layer too small?).")
+                y = decoder([y] + [features[f"stride_{s}"]
+                                   for s in config.decoder_output_stride])
+            return logits_layer(y)
+
+        scales = config.image_pyramid or (1.0,)
+        if scales == (1.0,):
+            head_logits = logits_at(preprocessed)
+            scale_logits = []
+        else:
+            head_logits, scale_logits = _pyramid_logits(
+                config, preprocessed, images, logits_at, scales)
         # float32 logits under mixed precision: the loss and argmax need the range.
         outputs = ResizeLike(upsampler.resize, dtype="float32",
-                             name="upsample_logits")([logits, images])
+                             name="upsample_logits")([head_logits, images])
 
         kwargs.setdefault("name", "deeplab")
         super().__init__(inputs=images, outputs=outputs, **kwargs)
         self.config = config
         self.backbone = backbone
+        # Symbolic tensors of the graph above, for the models sharing these weights.
+        self._logits_tensors = {"head": head_logits, "scales": tuple(scale_logits)}
 
     def head_logits_model(self) -> keras.Model:
-        """A model sharing these weights that outputs the logits at the head's stride."""
-        return keras.Model(self.input, self.get_layer(LOGITS_LAYER).output)
+        """A model sharing these weights that outputs the logits at the head's stride
+        (the merged logits with an image pyramid)."""
+        return keras.Model(self.input, self._logits_tensors["head"])
+
+    def training_logits_model(self) -> keras.Model:
+        """A model sharing these weights whose outputs are the logits the original's
+        training loss is taken on: the (merged) head logits and, with an image pyramid of
+        several scales, each scale's logits (``add_softmax_cross_entropy_loss_for_each_scale``)."""
+        tensors = self._logits_tensors
+        return keras.Model(self.input, [tensors["head"], *tensors["scales"]])
 
     def last_layer_names(self, logits_only: bool = False) -> tuple[str, ...]:
         """The layers the original counted as "last layers" (``get_extra_layer_scopes``):
@@ -143,13 +173,37 @@ def _decay(config: ModelConfig, default: float) -> float:
     return default if config.batch_norm_decay is None else config.batch_norm_decay
 
 
-def _pooling_size(config: ModelConfig):
-    """The original's avg-pool kernel: ``scale_dimension(pool_crop, 1 / OS)``, else global."""
+def _pooling_size(config: ModelConfig, image_scale: float = 1.0):
+    """The original's avg-pool kernel: ``scale_dimension(pool_crop, 1 / OS)``, else global;
+    in an image pyramid the crop is scaled first, as the original's ``multi_scale_logits``."""
     pool_crop = config.image_pooling_crop_size or config.crop_size
     if pool_crop is None:
         return None
     stride = config.output_stride or 32
-    return tuple(scale_dimension(d, 1.0 / stride) for d in pool_crop)
+    return tuple(scale_dimension(scale_dimension(d, image_scale), 1.0 / stride)
+                 for d in pool_crop)
+
+
+def _pyramid_logits(config: ModelConfig, preprocessed, images, logits_at, scales):
+    """The original's ``multi_scale_logits``: the network at each scale (bilinear, align
+    corners), each scale's logits resized to the largest scale's logits size and merged
+    (max or mean). Returns (merged, per-scale logits; empty for a single scale)."""
+    logits_scale = max(1.0, max(scales)) / config.logits_stride
+    per_scale = []
+    for scale in scales:
+        if scale == 1.0:
+            x, pooling = preprocessed, None
+        else:
+            x = ResizeLike(scale=scale, name=f"pyramid_input_{scale:.2f}")(
+                [preprocessed, preprocessed])
+            pooling = _pooling_size(config, scale)
+        logits = logits_at(x, pooling)
+        per_scale.append(ResizeLike(scale=logits_scale, name=f"logits_{scale:.2f}")(
+            [logits, images]))
+    if len(per_scale) == 1:
+        return per_scale[0], []
+    merged = PyramidMerge(config.merge_method, name="merged_logits")(per_scale)
+    return merged, per_scale
 
 
 def build_deeplab(config: ModelConfig | None = None, **fields) -> DeepLab:

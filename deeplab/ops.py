@@ -25,6 +25,11 @@ def scale_dimension(dim: int, scale: float) -> int:
     return int((float(dim) - 1.0) * scale + 1.0)
 
 
+def scaled_size(size: tf.Tensor, scale: float) -> tf.Tensor:
+    """:func:`scale_dimension` of an int32 size tensor (traceable, dynamic sizes)."""
+    return tf.cast((tf.cast(size, tf.float32) - 1.0) * scale + 1.0, tf.int32)
+
+
 def resize_bilinear(images: tf.Tensor, size) -> tf.Tensor:
     """Bilinear resize with ``align_corners=True``; keeps the input dtype.
 

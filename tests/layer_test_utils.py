@@ -73,3 +73,19 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, expected_output_shape, t
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return layer, output
+
+
+def he_scale_weights(model, seed: int = 0):
+    """Re-draws the kernels He-scaled (and biases / betas ~ N(0, 0.1)): a fresh DeepLab's
+    logits are ~1e-15 (every pixel a tie), these give several classes with clear margins.
+    Returns the model."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        shape, name = tuple(weight.shape), weight.path.split("/")[-1]
+        if name == "kernel":
+            depthwise = len(shape) == 4 and shape[-1] == 1
+            fan_in = shape[0] * shape[1] if depthwise else int(np.prod(shape[:-1]))
+            weight.assign(rng.normal(0, np.sqrt(2 / fan_in), shape).astype("float32"))
+        elif name in ("bias", "beta"):
+            weight.assign(rng.normal(0, 0.1, shape).astype("float32"))
+    return model

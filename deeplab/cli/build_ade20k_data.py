@@ -15,7 +15,7 @@ flags.DEFINE_string("train_image_label_folder", f"{_ROOT}/annotations/training",
 flags.DEFINE_string("val_image_folder", f"{_ROOT}/images/validation", "Validation images.")
 flags.DEFINE_string("val_image_label_folder", f"{_ROOT}/annotations/validation",
                     "Validation annotations.")
-define_converter_flags("./ADE20K/tfrecord", NUM_SHARDS)
+define_converter_flags("./ADE20K/tfrecord", NUM_SHARDS, image_format="png")
 
 
 def main(argv):

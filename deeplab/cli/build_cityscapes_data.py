@@ -14,7 +14,7 @@ from deeplab.data.converters.cityscapes import NUM_SHARDS, SPLIT_FOLDERS, conver
 FLAGS = flags.FLAGS
 flags.DEFINE_string("cityscapes_root", "./cityscapes", "Cityscapes root folder.")
 flags.DEFINE_list("splits", list(SPLIT_FOLDERS), "Splits to build.")
-define_converter_flags("./tfrecord", NUM_SHARDS)
+define_converter_flags("./tfrecord", NUM_SHARDS, image_format="png")
 
 
 def main(argv):

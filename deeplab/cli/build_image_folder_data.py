@@ -27,9 +27,8 @@ flags.DEFINE_integer("unknown_color_label", None,
 flags.DEFINE_float("val_fraction", 0.1, "Fraction of images for the val split (stable hash).")
 flags.DEFINE_integer("seed", 0, "Seed of the train/val hash.")
 flags.DEFINE_string("dataset_name", "custom", "Name stored in dataset.json.")
-flags.DEFINE_enum("image_format", "png", ["png", "jpg", "jpeg"],
-                  "Format for images that must be re-encoded; JPEG/PNG are stored as they are.")
-define_converter_flags("./tfrecord", NUM_SHARDS, required=("image_folder", "mask_folder"))
+define_converter_flags("./tfrecord", NUM_SHARDS, required=("image_folder", "mask_folder"),
+                       image_format="png")
 
 
 def main(argv):
@@ -39,7 +38,7 @@ def main(argv):
         ignore_label=FLAGS.ignore_label, class_names=FLAGS.class_names,
         color_table_path=FLAGS.color_table, unknown_color_label=FLAGS.unknown_color_label,
         val_fraction=FLAGS.val_fraction, seed=FLAGS.seed, name=FLAGS.dataset_name,
-        image_format=FLAGS.image_format, **converter_options())
+        **converter_options())
 
 
 def run():

@@ -23,15 +23,12 @@ flags.DEFINE_string("semantic_segmentation_folder", "./VOCdevkit/VOC2012/Segment
                     "Folder of label PNGs (palette or single-channel class ids).")
 flags.DEFINE_string("list_folder", "./VOCdevkit/VOC2012/ImageSets/Segmentation",
                     "Folder of the split lists (train.txt, val.txt, ...).")
-flags.DEFINE_enum("image_format", "jpg", ["jpg", "jpeg", "png"],
-                  "Format for images that must be re-encoded; JPEGs are stored as they are.")
-flags.DEFINE_enum("label_format", "png", ["png"], "Label format (PNG only).")
 flags.DEFINE_string("sbd_folder", None, "SBD's dataset/ folder (cls/*.mat, train.txt, val.txt) "
                     "to build train_aug.")
 flags.DEFINE_string("segmentation_class_aug_folder", None,
                     "Alternatively, a folder of SegmentationClassAug PNGs for train_aug.")
 flags.DEFINE_list("splits", None, "Splits to build (default: every list, plus train_aug).")
-define_converter_flags("./tfrecord", NUM_SHARDS)
+define_converter_flags("./tfrecord", NUM_SHARDS, image_format="jpg")
 flags.DEFINE_bool("keep_duplicates", False, "Write a name listed twice in a split list twice, "
                   "as the original did (default: once, with a warning).")
 
@@ -42,7 +39,7 @@ def main(argv):
         FLAGS.image_folder, FLAGS.semantic_segmentation_folder, FLAGS.list_folder,
         FLAGS.output_dir, splits=FLAGS.splits, sbd_folder=FLAGS.sbd_folder,
         segmentation_class_aug_folder=FLAGS.segmentation_class_aug_folder,
-        image_format=FLAGS.image_format, keep_duplicates=FLAGS.keep_duplicates,
+        keep_duplicates=FLAGS.keep_duplicates,
         **converter_options())
 
 

@@ -70,10 +70,19 @@ def define_inference_flags(scales_flag: str = "eval_scales") -> None:
 
 
 def define_converter_flags(output_dir: str = "./tfrecord", num_shards: int = 4,
-                           required: tuple[str, ...] = ()) -> None:
+                           required: tuple[str, ...] = (), image_format: str | None = None,
+                           ) -> None:
     """What every data set converter takes: the output folder, shards, workers, overwrite;
-    ``required`` names the converter's own flags that have no default."""
+    ``required`` names the converter's own flags that have no default. With
+    ``image_format`` (its default), the original's ``build_data.py`` flags
+    ``--image_format`` and ``--label_format`` too."""
     from deeplab.data.writer import default_num_workers
+
+    if image_format is not None:
+        flags.DEFINE_enum("image_format", image_format, ["jpg", "jpeg", "png"],
+                          "Format for images that must be re-encoded (arrays, other "
+                          "formats); JPEG and PNG files are stored byte for byte.")
+        flags.DEFINE_enum("label_format", "png", ["png"], "Label format (PNG only).")
 
     flags.DEFINE_string("output_dir", output_dir, "Where the records and dataset.json go.")
     flags.DEFINE_integer("num_shards", num_shards, "Shards per split.")
@@ -87,5 +96,55 @@ def converter_options() -> dict:
     """The values of :func:`define_converter_flags` but ``--output_dir``, as keyword
     arguments of the ``convert_*`` functions."""
     values = flags.FLAGS
-    return dict(num_shards=values.num_shards, num_workers=values.num_workers,
-                overwrite=values.overwrite)
+    options = dict(num_shards=values.num_shards, num_workers=values.num_workers,
+                   overwrite=values.overwrite)
+    if "image_format" in values:
+        options["image_format"] = values.image_format
+    return options
+
+
+def define_crop_flag(prefix: str) -> None:
+    """The original's ``--<prefix>_crop_size`` (``eval``/``vis``) and
+    ``--<prefix>_batch_size``. Unlike the original, the crop has no default: without it
+    images are processed whole."""
+    flags.DEFINE_multi_string(
+        f"{prefix}_crop_size", [], "Pad every image to this h,w (513,513 or the repeated "
+        "form) and size the image pooling from it, as the original (whose default was "
+        "513,513); default: whole images, no crop to get right.")
+    flags.DEFINE_integer(f"{prefix}_batch_size", 1, "Images per batch (with a crop size: one "
+                         "forward pass per batch).")
+
+
+def crop_from_flag(values, name: str) -> tuple[int, int] | None:
+    """(h, w) of a crop flag, None when not given; ValueError naming the flag otherwise."""
+    from deeplab.cli.model_flags import parse_int_list
+
+    crop = parse_int_list(values[name].value, name)
+    if not crop:
+        return None
+    if len(crop) != 2 or min(crop) < 1:
+        raise ValueError(f"--{name} takes two positive sizes height,width, got {crop}")
+    return crop
+
+
+def define_watch_flags(limit_flag: str, what: str) -> None:
+    """The original's checkpoint loop (``--max_number_of_evaluations`` /
+    ``--max_number_of_iterations``, ``--eval_interval_secs``) and ours (``--watch``,
+    ``--watch_timeout``)."""
+    flags.DEFINE_integer(limit_flag, 0, f"Given: run on the latest checkpoint and then each "
+                         f"new one, this many {what} in all (<= 0: no limit, as the "
+                         "original). Not given: the latest checkpoint once.")
+    flags.DEFINE_boolean("watch", False, f"Same as --{limit_flag}=0: every new checkpoint.")
+    flags.DEFINE_integer("watch_timeout", 3600, "When watching: stop after this many seconds "
+                         "without a new checkpoint (<= 0: never, as the original).")
+    flags.DEFINE_integer("eval_interval_secs", 300, "When watching: minimum seconds between "
+                         "two checkpoints.")
+
+
+def watch_limit(values, limit_flag: str) -> int | None:
+    """None (the given checkpoint once), or the number of checkpoints to take (<= 0: all)."""
+    if values.watch:
+        return 0
+    if values[limit_flag].present:
+        return values[limit_flag].value
+    return None

@@ -3,19 +3,29 @@
     deeplab-eval --checkpoint_dir=exp/synthetic/train --dataset_dir=data/synthetic \
         --eval_logdir=exp/synthetic/eval --eval_scales=0.75,1.0,1.25 --add_flipped_images
 
-Images of any size are evaluated whole (padded internally to what the network needs); no
---eval_crop_size to get right. --sliding_window=513,341 tiles images too large to fit.
-By default the latest checkpoint is evaluated once; --watch evaluates each new one and
-stops after --watch_timeout seconds without one.
+Images of any size are evaluated whole (padded internally to what the network needs), so
+there is no crop size to get right; --eval_crop_size=513,513 pads every image to that crop
+as the original did (its image pooling then averages over the padded crop, so the
+original's numbers are reproduced), and --eval_batch_size runs that many crops per pass.
+--sliding_window=513,341 tiles images too large to fit. By default the latest checkpoint is
+evaluated once; --max_number_of_evaluations=N evaluates it and then each new one, N in all
+(0: no limit, as the original; --watch is the same), stopping after --watch_timeout
+seconds without a new checkpoint.
 """
 
 from __future__ import annotations
 
-import os
-
 from absl import flags
 
-from deeplab.cli.common import define_checkpoint_flag, define_dataset_flags, define_inference_flags
+from deeplab.cli import original_flags
+from deeplab.cli.common import (
+    define_checkpoint_flag,
+    define_crop_flag,
+    define_dataset_flags,
+    define_inference_flags,
+    define_watch_flags,
+    watch_limit,
+)
 from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list, parse_int_list
 from deeplab.cli.runner import run_binary
 
@@ -28,11 +38,12 @@ flags.DEFINE_integer("min_resize_value", None, "Resize smaller side to this befo
 flags.DEFINE_integer("max_resize_value", None, "Cap larger side at this before eval.")
 flags.DEFINE_integer("resize_factor", None, "Resized dims = k * factor + 1.")
 flags.DEFINE_integer("max_number_of_images", None, "Evaluate at most this many images.")
-flags.DEFINE_boolean("watch", False, "Evaluate every new checkpoint of --checkpoint_dir.")
-flags.DEFINE_integer("watch_timeout", 3600, "With --watch: stop after this many seconds "
-                     "without a new checkpoint.")
-flags.DEFINE_integer("eval_interval_secs", 300, "With --watch: minimum seconds between "
-                     "evaluations.")
+define_crop_flag("eval")
+define_watch_flags("max_number_of_evaluations", "evaluations")
+original_flags.define_master()
+original_flags.define_quantize_delay_step()
+original_flags.define_keep_aspect_ratio()
+original_flags.define_inference_label_weights()
 FLAGS = flags.FLAGS
 
 
@@ -40,11 +51,13 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    from deeplab.cli.common import dataset_from_flags, require
+    from deeplab.cli.common import crop_from_flag, dataset_from_flags, require
     from deeplab.data.pipeline import check_labeled
     from deeplab.evaluation.evaluate import EvalConfig, evaluate_checkpoint
+    from deeplab.evaluation.watch import checkpoints_to_process
 
     require(FLAGS, "checkpoint_dir", "eval_logdir", "dataset_dir")
+    original_flags.report_original_flags(FLAGS, "deeplab-eval")
     dataset_name, descriptor = dataset_from_flags(FLAGS)
     window = (parse_int_list([FLAGS.sliding_window], "sliding_window")
               if FLAGS.sliding_window else None)
@@ -55,25 +68,18 @@ def main(argv):
         add_flipped_images=FLAGS.add_flipped_images, sliding_window=window,
         min_resize_value=FLAGS.min_resize_value, max_resize_value=FLAGS.max_resize_value,
         resize_factor=FLAGS.resize_factor, max_number_of_images=FLAGS.max_number_of_images,
-        model_overrides=explicit_model_overrides(FLAGS))
+        model_overrides=explicit_model_overrides(FLAGS),
+        eval_crop_size=crop_from_flag(FLAGS, "eval_crop_size"),
+        eval_batch_size=FLAGS.eval_batch_size)
     check_labeled(FLAGS.dataset_dir, FLAGS.eval_split, dataset_name)
     writer = tf.summary.create_file_writer(FLAGS.eval_logdir)
 
-    def evaluate_once(checkpoint):
+    for checkpoint in checkpoints_to_process(
+            FLAGS.checkpoint_dir, watch_limit(FLAGS, "max_number_of_evaluations"),
+            FLAGS.eval_interval_secs,
+            FLAGS.watch_timeout if FLAGS.watch_timeout > 0 else None,
+            "max_number_of_evaluations"):
         evaluate_checkpoint(checkpoint, config, descriptor, dataset_name, writer)
-
-    if not FLAGS.watch:
-        evaluate_once(FLAGS.checkpoint_dir)
-        return
-    if not os.path.isdir(FLAGS.checkpoint_dir):
-        raise ValueError("--watch needs --checkpoint_dir to be a training directory.")
-    print(f"watching {FLAGS.checkpoint_dir} for new checkpoints (stops after "
-          f"{FLAGS.watch_timeout}s without one)")
-    for checkpoint in tf.train.checkpoints_iterator(
-            FLAGS.checkpoint_dir, min_interval_secs=FLAGS.eval_interval_secs,
-            timeout=FLAGS.watch_timeout):
-        evaluate_once(checkpoint)
-    print(f"no new checkpoint for {FLAGS.watch_timeout}s; stopping.")
 
 
 def run():

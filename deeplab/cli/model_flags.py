@@ -2,7 +2,7 @@
 
 Each field marked as a flag in ``config.py`` (help, kind, choices) becomes a flag of the same
 name, with the original's name and default where the original had one; a field is written
-once. Integer lists accept the original's repeated form (``--atrous_rates=6
+once. Integer and number lists accept the original's repeated form (``--atrous_rates=6
 --atrous_rates=12``) and the comma form (``--atrous_rates=6,12,18``).
 """
 
@@ -27,12 +27,12 @@ def define_model_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         if kind == "enum":
             flags.DEFINE_enum(name, field.default, list(meta["flag_choices"]()), help_text,
                               flag_values=flag_values)
-        elif kind == "ints":
+        elif kind in ("ints", "floats"):
             flags.DEFINE_multi_string(name, _list_default(field.default), help_text,
                                       flag_values=flag_values)
         else:
             define = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float,
-                      "bool": flags.DEFINE_boolean}[kind]
+                      "bool": flags.DEFINE_boolean, "string": flags.DEFINE_string}[kind]
             define(name, field.default, help_text, flag_values=flag_values)
 
 
@@ -57,7 +57,10 @@ def parse_float_list(values, flag_name: str) -> tuple[float, ...]:
 
 def _field_value(values: flags.FlagValues, field):
     value = values[field.name].value
-    if field.metadata["flag_kind"] != "ints":
+    kind = field.metadata["flag_kind"]
+    if kind == "floats":
+        return parse_float_list(value, field.name) or field.default
+    if kind != "ints":
         return value
     if field.name == "atrous_rates" and list(value) == ["auto"]:
         return "auto"

@@ -17,9 +17,11 @@ import os
 
 from absl import flags
 
+from deeplab.cli import original_flags
 from deeplab.cli.common import define_dataset_flags
 from deeplab.cli.model_flags import define_model_flags, model_config_from_flags, parse_int_list
 from deeplab.cli.runner import run_binary
+from deeplab.training.distribution import STRATEGIES
 from deeplab.training.schedules import POLICIES
 from deeplab.training.train_config import (
     MIXED_PRECISIONS,
@@ -27,8 +29,6 @@ from deeplab.training.train_config import (
     TrainConfig,
     check_crop_size,
 )
-
-STRATEGIES = ("mirrored", "multi_worker", "tpu", "one_device")
 
 
 def define_train_flags() -> None:
@@ -92,6 +92,21 @@ def define_train_flags() -> None:
     f.DEFINE_boolean("xla", False, "Compile each replica's forward and backward pass with XLA "
                      "(jit_compile); the gradient all-reduce and the update stay outside.")
     f.DEFINE_integer("seed", None, "Seed for a deterministic input order and augmentation.")
+    f.DEFINE_string("profile_logdir", None, "Write a TensorBoard profile of 5 steps (after "
+                    "the first, which traces) here.")
+    # The original's deployment flags: tf.distribute replaces them (one line says how).
+    f.DEFINE_integer("num_clones", 1, "GPUs to train on (MirroredStrategy over them).")
+    f.DEFINE_boolean("clone_on_cpu", False, "Clones on the CPU (logical CPU devices).")
+    f.DEFINE_integer("num_replicas", 1, "Worker machines (MultiWorkerMirroredStrategy; the "
+                     "cluster comes from TF_CONFIG).")
+    f.DEFINE_integer("startup_delay_steps", 15, "Accepted; workers start together under "
+                     "tf.distribute.")
+    f.DEFINE_integer("num_ps_tasks", 0, "Accepted; all-reduce replaces parameter servers.")
+    f.DEFINE_integer("task", 0, "Worker index; must match TF_CONFIG's.")
+    original_flags.define_master()
+    original_flags.define_quantize_delay_step()
+    original_flags.define_keep_aspect_ratio()
+    original_flags.define_drop_path_keep_prob()
 
 
 def train_config_from_flags(values, num_classes: int) -> TrainConfig:
@@ -115,38 +130,38 @@ define_train_flags()
 FLAGS = flags.FLAGS
 
 
-def make_strategy(name: str, tpu: str | None = None):
+def strategy_plan(values):
+    """The strategy from --strategy and the original's deployment flags (one line each)."""
     import tensorflow as tf
 
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy=multi_worker reads the cluster from TF_CONFIG, which "
-                             "is not set.")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    if name == "one_device":
-        device = "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
-        return tf.distribute.OneDeviceStrategy(device)
-    return tf.distribute.MirroredStrategy()
+    from deeplab.training.distribution import Deployment, plan_strategy, read_tf_config
+
+    names = ("num_clones", "clone_on_cpu", "num_replicas", "startup_delay_steps",
+             "num_ps_tasks", "task")
+    deployment = Deployment(**{n: values[n].value for n in names},
+                            given=frozenset(n for n in names if values[n].present))
+    return plan_strategy(deployment, values.strategy, values["strategy"].present,
+                         len(tf.config.list_physical_devices("GPU")), read_tf_config())
 
 
 def main(argv):
     del argv
     from deeplab.cli.common import dataset_from_flags, require
+    from deeplab.training.distribution import make_strategy
     from deeplab.training.trainer import Trainer
 
     require(FLAGS, "train_logdir", "dataset_dir")
+    original_flags.report_original_flags(FLAGS, "deeplab-train")
+    plan = strategy_plan(FLAGS)
+    for message in plan.messages:
+        print(message)
     if not os.path.isdir(FLAGS.dataset_dir):
         raise ValueError(f"--dataset_dir {FLAGS.dataset_dir} is not a directory.")
     dataset_name, descriptor = dataset_from_flags(FLAGS)
     num_classes = FLAGS.num_classes if FLAGS["num_classes"].present else descriptor.num_classes
     config = train_config_from_flags(FLAGS, num_classes)
     config.dataset = dataset_name
-    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
+    strategy = make_strategy(plan, FLAGS.tpu)
     print(f"training {config.model.model_variant} on {descriptor.name} "
           f"({descriptor.num_classes} classes) with {strategy.num_replicas_in_sync} "
           f"replica(s)")

@@ -6,7 +6,11 @@
 Outputs as the original: ``segmentation_results/%06d_image.png`` and
 ``%06d_prediction.png`` (colour), plus ``%06d_overlay.png`` (image, mask and a legend);
 with --also_save_raw_predictions, ``raw_segmentation_results/<image name>.png`` holding
-class ids (Cityscapes: evaluation ids, for the official scripts).
+class ids (Cityscapes: evaluation ids, for the official scripts). --vis_crop_size pads
+every image to that crop as the original; --min_resize_value / --max_resize_value /
+--resize_factor resize inputs as the original and bring the predictions back to the
+stored image's size. --max_number_of_iterations=N visualises the latest checkpoint and then
+each new one (N in all, 0: no limit), rewriting the pictures each time as the original.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from pathlib import Path
 
 from absl import flags
 
-from deeplab.cli.common import define_checkpoint_flag, define_dataset_flags, define_inference_flags
+from deeplab.cli import original_flags
+from deeplab.cli.common import (
+    define_checkpoint_flag,
+    define_crop_flag,
+    define_dataset_flags,
+    define_inference_flags,
+    define_watch_flags,
+    watch_limit,
+)
 from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list
 from deeplab.cli.runner import run_binary
 from deeplab.inference.colormap import COLORMAPS
@@ -28,30 +40,56 @@ flags.DEFINE_enum("colormap_type", None, sorted(COLORMAPS),
 flags.DEFINE_boolean("also_save_raw_predictions", False, "Also write class-id PNGs.")
 define_inference_flags()
 flags.DEFINE_integer("max_number_of_images", None, "Visualise at most this many images.")
+flags.DEFINE_integer("min_resize_value", None, "Resize the smaller side to this first.")
+flags.DEFINE_integer("max_resize_value", None, "Cap the larger side at this.")
+flags.DEFINE_integer("resize_factor", None, "Resized dims = k * factor + 1.")
+define_crop_flag("vis")
+define_watch_flags("max_number_of_iterations", "visualisations")
+original_flags.define_master()
+original_flags.define_quantize_delay_step()
+original_flags.define_keep_aspect_ratio()
+original_flags.define_inference_label_weights()
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    from deeplab.cli.common import dataset_from_flags, require
+    from deeplab.cli.common import crop_from_flag, dataset_from_flags, require
     from deeplab.data.pipeline import PreprocessConfig, make_dataset
     from deeplab.evaluation.evaluate import check_num_classes
     from deeplab.evaluation.visualization import visualize_split
+    from deeplab.evaluation.watch import checkpoints_to_process
     from deeplab.runs.store import load_model
 
     require(FLAGS, "checkpoint_dir", "vis_logdir", "dataset_dir")
+    original_flags.report_original_flags(FLAGS, "deeplab-vis")
     dataset_name, descriptor = dataset_from_flags(FLAGS)
-    model = load_model(FLAGS.checkpoint_dir, **explicit_model_overrides(FLAGS))
-    check_num_classes(model, descriptor, FLAGS.checkpoint_dir)
-    batches = make_dataset(FLAGS.dataset_dir, FLAGS.vis_split, 1, is_training=False,
-                           config=PreprocessConfig(crop_size=None), dataset=dataset_name,
-                           with_labels=False)
-    count = visualize_split(model, batches, FLAGS.vis_logdir,
-                      FLAGS.colormap_type or descriptor.colormap, descriptor.class_names,
-                      FLAGS.also_save_raw_predictions,
-                      parse_float_list(FLAGS.eval_scales, "eval_scales"),
-                      FLAGS.add_flipped_images, FLAGS.max_number_of_images)
-    print(f"wrote {count} results to {Path(FLAGS.vis_logdir) / 'segmentation_results'}")
+    crop = crop_from_flag(FLAGS, "vis_crop_size")
+    overrides = explicit_model_overrides(FLAGS)
+    if crop:
+        overrides["crop_size"] = crop
+    preprocess = PreprocessConfig(crop_size=None, min_resize_value=FLAGS.min_resize_value,
+                                  max_resize_value=FLAGS.max_resize_value,
+                                  resize_factor=FLAGS.resize_factor)
+    checkpoints = checkpoints_to_process(
+        FLAGS.checkpoint_dir, watch_limit(FLAGS, "max_number_of_iterations"),
+        FLAGS.eval_interval_secs, FLAGS.watch_timeout if FLAGS.watch_timeout > 0 else None,
+        "max_number_of_iterations")
+    for checkpoint in checkpoints:
+        model = load_model(checkpoint, **overrides)
+        check_num_classes(model, descriptor, checkpoint)
+        batches = make_dataset(FLAGS.dataset_dir, FLAGS.vis_split, FLAGS.vis_batch_size,
+                               is_training=False, config=preprocess, dataset=dataset_name,
+                               with_labels=False)
+        # As the original: each checkpoint rewrites the same folder.
+        logdir = Path(FLAGS.vis_logdir)
+        count = visualize_split(
+            model, batches, logdir, FLAGS.colormap_type or descriptor.colormap,
+            descriptor.class_names, FLAGS.also_save_raw_predictions,
+            parse_float_list(FLAGS.eval_scales, "eval_scales"), FLAGS.add_flipped_images,
+            FLAGS.max_number_of_images, crop_size=crop,
+            to_stored_size=bool(FLAGS.min_resize_value or FLAGS.max_resize_value))
+        print(f"wrote {count} results to {logdir / 'segmentation_results'}")
 
 
 def run():

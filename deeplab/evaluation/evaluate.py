@@ -25,6 +25,10 @@ class EvalConfig:
         min_resize_value, max_resize_value, resize_factor: the original's eval resizing.
         max_number_of_images: evaluate at most this many (None: all).
         model_overrides: ModelConfig fields given on the command line (e.g. output_stride=8).
+        eval_crop_size: the original's crop: images are padded to it and the model's
+            image pooling is sized from it, so the original's numbers can be reproduced;
+            None evaluates whole images (padded only to what the network needs).
+        eval_batch_size: images read per batch (one forward pass each with a crop).
     """
 
     dataset_dir: str
@@ -38,10 +42,27 @@ class EvalConfig:
     resize_factor: int | None = None
     max_number_of_images: int | None = None
     model_overrides: dict = dataclasses.field(default_factory=dict)
+    eval_crop_size: tuple[int, int] | None = None
+    eval_batch_size: int = 1
 
     def __post_init__(self):
         if self.sliding_window is not None and len(self.sliding_window) != 2:
             raise ValueError("--sliding_window takes window,stride, e.g. 513,341")
+        if self.eval_crop_size is not None and (len(self.eval_crop_size) != 2
+                                                or min(self.eval_crop_size) < 1):
+            raise ValueError(f"--eval_crop_size takes height,width, e.g. 513,513; got "
+                             f"{self.eval_crop_size}")
+        if self.eval_batch_size < 1:
+            raise ValueError(f"--eval_batch_size must be >= 1, got {self.eval_batch_size}")
+
+    def load_model(self, path):
+        """The checkpoint's model with the command line's overrides (and the crop)."""
+        from deeplab.runs.store import load_model
+
+        overrides = dict(self.model_overrides)
+        if self.eval_crop_size:
+            overrides["crop_size"] = tuple(self.eval_crop_size)
+        return load_model(path, **overrides)
 
 
 def check_num_classes(model, descriptor, path) -> None:
@@ -69,15 +90,13 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
     Raises:
         ValueError: the checkpoint's classes are not the data set's, or it cannot be read.
     """
-    from deeplab.runs.store import load_model
-
-    model = load_model(path, **config.model_overrides)
+    model = config.load_model(path)
     check_num_classes(model, descriptor, path)
     step = checkpoint_step(path)
     evaluator = Evaluator(model, config.eval_scales, config.add_flipped_images,
-                          config.sliding_window)
+                          config.sliding_window, config.eval_crop_size)
     batches = make_dataset(
-        config.dataset_dir, config.eval_split, 1, is_training=False,
+        config.dataset_dir, config.eval_split, config.eval_batch_size, is_training=False,
         config=PreprocessConfig(crop_size=None, min_resize_value=config.min_resize_value,
                                 max_resize_value=config.max_resize_value,
                                 resize_factor=config.resize_factor,
@@ -94,7 +113,8 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
     metrics = named_metrics(matrix, descriptor.class_names)
     metrics.update(checkpoint=str(path), step=step, eval_split=config.eval_split,
                    eval_scales=list(config.eval_scales),
-                   add_flipped_images=config.add_flipped_images)
+                   add_flipped_images=config.add_flipped_images,
+                   eval_crop_size=list(config.eval_crop_size or []) or None)
     print(format_table(metrics, descriptor.class_names))
     written = write_metrics(config.eval_logdir, metrics, step)
     print(f"mIoU {100 * metrics['miou']:.2f}% (wrote {written})")

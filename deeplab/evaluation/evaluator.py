@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from deeplab.evaluation.metrics import confusion_matrix, segmentation_metrics
-from deeplab.inference.probabilities import predict_probabilities
+from deeplab.inference.probabilities import pad_with_mean, predict_probabilities
 from deeplab.runs.atomic import write_text
 
 
@@ -49,17 +49,24 @@ class Evaluator:
         eval_scales: inference scales (the original's ``--eval_scales``).
         add_flipped_images: average with left-right flipped inputs.
         sliding_window: (window, stride) to tile images larger than ``window``.
+        crop_size: the original's ``eval_crop_size`` / ``vis_crop_size``: every image is
+            padded to it (mean pixel) and a batch runs as one forward pass; images larger
+            than it are refused, as the original required. None: whole images, one by one.
     """
 
     def __init__(self, model, eval_scales: Sequence[float] = (1.0,),
-                 add_flipped_images: bool = False, sliding_window=None):
+                 add_flipped_images: bool = False, sliding_window=None, crop_size=None):
         self.model = model
         self.num_classes = model.config.num_classes
         self.sliding_window = sliding_window
+        self.crop_size = tuple(crop_size) if crop_size else None
+        if self.crop_size and sliding_window:
+            raise ValueError("--sliding_window and --eval_crop_size exclude each other: tile "
+                             "large images, or pad every image to one crop.")
         self._predict = tf.function(
             lambda images: predict_probabilities(model, images, tuple(eval_scales),
                                                  add_flipped_images),
-            input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)],
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
         )
 
     def probabilities(self, image: tf.Tensor) -> tf.Tensor:
@@ -76,10 +83,15 @@ class Evaluator:
         matrix = np.zeros((self.num_classes, self.num_classes), np.int64)
         seen = 0
         for batch in batches:
-            for i in range(int(batch["image"].shape[0])):
-                h, w = int(batch["valid_height"][i]), int(batch["valid_width"][i])
-                image = batch["image"][i:i + 1, :h, :w]
-                prediction = np.argmax(np.asarray(self.probabilities(image))[0], -1)
+            sizes = [(int(h), int(w)) for h, w in zip(np.asarray(batch["valid_height"]),
+                                                       np.asarray(batch["valid_width"]))]
+            cropped = self._crop_batch(batch, sizes) if self.crop_size else None
+            for i, (h, w) in enumerate(sizes):
+                if cropped is not None:
+                    prediction = cropped[i, :h, :w]
+                else:
+                    image = batch["image"][i:i + 1, :h, :w]
+                    prediction = np.argmax(np.asarray(self.probabilities(image))[0], -1)
                 if "label" in batch:
                     label = np.asarray(batch["label"][i, :h, :w, 0])
                     matrix += confusion_matrix(label, prediction, self.num_classes,
@@ -92,6 +104,22 @@ class Evaluator:
                 if max_images is not None and seen >= max_images:
                     return matrix
         return matrix
+
+    def _crop_batch(self, batch, sizes) -> np.ndarray:
+        """Labels [N, crop_h, crop_w] of a batch padded to the crop, in one forward pass."""
+        crop_h, crop_w = self.crop_size
+        for index, (h, w) in enumerate(sizes):
+            if h > crop_h or w > crop_w:
+                name = batch["image_name"][index].numpy().decode() if "image_name" in batch else ""
+                raise ValueError(
+                    f"image {name or index} is {h}x{w}, larger than the crop {crop_h},{crop_w}: "
+                    "the original required a crop size >= every image (e.g. 513,513 for VOC, "
+                    "1025,2049 for Cityscapes); raise it, or leave it out to evaluate whole "
+                    "images")
+        mean = self.model.config.backbone_spec.mean_pixel
+        images = tf.concat([pad_with_mean(batch["image"][i:i + 1, :h, :w], crop_h, crop_w, mean)
+                            for i, (h, w) in enumerate(sizes)], axis=0)
+        return np.argmax(np.asarray(self._predict(images)), -1)
 
 
 def format_table(metrics: dict, class_names: Sequence[str]) -> str:

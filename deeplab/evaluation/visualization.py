@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from deeplab.evaluation.evaluator import Evaluator
@@ -24,8 +25,15 @@ def cityscapes_eval_ids(labels: np.ndarray) -> np.ndarray:
 
 
 def visualize_split(model, batches, vis_logdir: str, colormap: str, class_names, raw: bool,
-              eval_scales=(1.0,), add_flipped_images=False, max_images=None) -> int:
-    """Writes the pictures for every image of ``batches``; returns the count."""
+                    eval_scales=(1.0,), add_flipped_images=False, max_images=None,
+                    crop_size=None, to_stored_size: bool = False) -> int:
+    """Writes the pictures for every image of ``batches``; returns the count.
+
+    ``crop_size`` pads every image to it (the original's ``vis_crop_size``, see
+    :class:`Evaluator`). ``to_stored_size``: the inputs were resized (``min/max_resize_value``),
+    so predictions go back to the stored image's size (nearest) and the picture too
+    (bilinear), as the original's vis.
+    """
     results = Path(vis_logdir) / "segmentation_results"
     raw_results = Path(vis_logdir) / "raw_segmentation_results"
     results.mkdir(parents=True, exist_ok=True)
@@ -35,6 +43,11 @@ def visualize_split(model, batches, vis_logdir: str, colormap: str, class_names,
     def save(index, batch, i, prediction):
         h, w = prediction.shape
         image = np.asarray(batch["image"][i, :h, :w]).round().astype(np.uint8)
+        if to_stored_size:
+            size = (int(batch["width"][i]), int(batch["height"][i]))
+            prediction = cv2.resize(prediction.astype(np.int32), size,
+                                    interpolation=cv2.INTER_NEAREST)
+            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
         write_png(results / f"{index:06d}_image.png", image)
         write_png(results / f"{index:06d}_prediction.png",
                   label_to_color_image(prediction, colormap))
@@ -45,7 +58,7 @@ def visualize_split(model, batches, vis_logdir: str, colormap: str, class_names,
             ids = cityscapes_eval_ids(prediction) if colormap == "cityscapes" else prediction
             write_png(raw_results / f"{os.path.basename(name)}.png", ids.astype(np.uint8))
 
-    evaluator = Evaluator(model, eval_scales, add_flipped_images)
+    evaluator = Evaluator(model, eval_scales, add_flipped_images, crop_size=crop_size)
     counter = {"n": 0}
 
     def on_prediction(index, batch, i, prediction):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from deeplab.export.frozen_graph import inference_function, write_inference_graph
 from deeplab.export.serving import SegmentationServer
 from deeplab.runs.atomic import atomic_directory
 from deeplab.runs.store import load_model, save_model
@@ -22,13 +23,15 @@ def next_version(export_path: Path) -> int:
 def export_saved_model(model, export_path: str | Path, version: int | None = None,
                        inference_scales=(1.0,), add_flipped_images: bool = False,
                        min_resize_value=None, max_resize_value=None, resize_factor=None,
-                       batch_crop_size=None) -> Path:
+                       batch_crop_size=None, save_inference_graph: bool = False) -> Path:
     """Exports ``model`` as ``<export_path>/<version>/`` (written to a temp dir, then renamed).
 
     Signatures: ``serving_default`` (uint8 [1, H, W, 3] → ``semantic_predictions`` int32
     [1, H, W] and ``semantic_probabilities``), ``serving_encoded`` (JPEG/PNG bytes) and, with
     ``batch_crop_size``, ``serving_batch`` (uint8 [N, h, w, 3]). The Keras weights and
-    config are kept in ``assets/`` so the TFLite converter can rebuild the model.
+    config are kept in ``assets/`` so the TFLite converter can rebuild the model. With
+    ``save_inference_graph`` the version folder also holds ``inference_graph.pbtxt`` (the
+    original's option): the serving graph as text, under the frozen graph's tensor names.
     """
     export_path = Path(export_path)
     export_path.mkdir(parents=True, exist_ok=True)
@@ -48,6 +51,8 @@ def export_saved_model(model, export_path: str | Path, version: int | None = Non
     with atomic_directory(target) as temporary:
         tf.saved_model.save(server, str(temporary), signatures=signatures)
         save_model(model, temporary / "assets" / ASSET_WEIGHTS)
+        if save_inference_graph:
+            write_inference_graph(inference_function(server), temporary)
     return target
 
 

@@ -56,8 +56,9 @@ class SegmentationServer(tf.Module):
         self.resize = (min_resize_value, max_resize_value, resize_factor)
         self.with_probabilities = with_probabilities
 
-    def _segment(self, images):
-        """images: uint8 [N, H, W, 3] → outputs at the input size."""
+    def segment(self, images):
+        """images: uint8 [N, H, W, 3] → outputs at the input size (what every signature
+        runs; the frozen graph of :mod:`deeplab.export.frozen_graph` too)."""
         x = tf.cast(images, tf.float32)
         height, width = tf.shape(x)[1], tf.shape(x)[2]
         min_size, max_size, factor = self.resize
@@ -77,12 +78,12 @@ class SegmentationServer(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8, name="image")])
     def serve(self, image):
-        return self._segment(check_serving_image(image))
+        return self.segment(check_serving_image(image))
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="image_bytes")])
     def serve_encoded(self, image_bytes):
         # As viewers show it: a phone photo's EXIF orientation is applied.
-        return self._segment(tf.expand_dims(decode_oriented(image_bytes), 0))
+        return self.segment(tf.expand_dims(decode_oriented(image_bytes), 0))
 
     def batch_function(self, crop_size):
         """A fixed-size batched signature: uint8 [N, crop_h, crop_w, 3]."""
@@ -90,6 +91,6 @@ class SegmentationServer(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, *crop_size, 3], tf.uint8,
                                                     name="images")])
         def serve_batch(images):
-            return self._segment(images)
+            return self.segment(images)
 
         return serve_batch

@@ -130,3 +130,153 @@ def op_names(flatbuffer: bytes) -> list[str]:
 
     interpreter = Interpreter(model_content=flatbuffer)
     return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+
+
+def convert_frozen_graph(
+    graph_def,
+    input_tensor_name: str | None,
+    output_tensor_name: str,
+    crop_size,
+    quantization: str = "float",
+    source: str = "the graph",
+) -> bytes:
+    """Converts a frozen GraphDef (the original's, or our ``frozen_inference_graph.pb``)
+    between two of its tensors, as the original's convert_to_tflite.py did.
+
+    Args:
+        graph_def: a frozen ``tf.compat.v1.GraphDef``
+            (:func:`deeplab.export.frozen_graph.load_graph_def`).
+        input_tensor_name: the model's input, ``node:0``; None means ``ImageTensor:0`` when
+            the graph has it.
+        output_tensor_name: the model's output, e.g. ``ArgMax:0`` (class ids, in the
+            original's graphs and ours), ``SemanticPredictions:0`` or
+            ``SemanticProbabilities:0``.
+        crop_size: (height, width) given to the input's unknown spatial dimensions (ours:
+            ``ImageTensor`` is [1, None, None, 3]); a static input keeps its shape.
+        quantization: a float graph converts to "float", "float16" or "dynamic"; a graph
+            with FakeQuant nodes (the original's quantization-aware export) becomes a uint8
+            model with input stats (127.5, 127.5), as the original's did, and takes "float"
+            (its quantization is in the graph).
+        source: how error messages name the graph (its path).
+
+    Raises:
+        ValueError: a tensor not in the graph (one line listing candidates), an output
+            that needs another placeholder than the input, or a quantization the graph
+            cannot take.
+    """
+    from deeplab.export import frozen_graph
+
+    input_tensor_name = frozen_graph.default_input_tensor(graph_def, input_tensor_name, source)
+    graph = frozen_graph.import_graph(graph_def)
+    inputs = frozen_graph.graph_tensor(graph, graph_def, input_tensor_name,
+                                       "input_tensor_name", source)
+    outputs = frozen_graph.graph_tensor(graph, graph_def, output_tensor_name,
+                                        "output_tensor_name", source)
+    others = frozen_graph.placeholders_reached(graph_def, outputs.name, inputs.name)
+    if others:
+        raise ValueError(
+            f"--output_tensor_name={output_tensor_name} is computed from {', '.join(others)}, "
+            f"not only from --input_tensor_name={input_tensor_name}; a TFLite model has one "
+            f"input: pick one the output depends on alone (in this release's graphs, "
+            f"{frozen_graph.INPUT_NODE}:0)")
+    quantized = frozen_graph.is_fake_quantized(graph_def)
+    if quantized and quantization != "float":
+        raise ValueError(f"--quantization={quantization}: {source} is already quantized "
+                         "(FakeQuant nodes) and converts to uint8 as it is; leave it at float")
+    if quantization == "int8":
+        raise ValueError("--quantization=int8 calibrates a Keras model: give --checkpoint_path "
+                         "or --saved_model_dir; a float frozen graph converts to float, "
+                         "float16 or dynamic")
+    _make_input_static(inputs, crop_size, input_tensor_name)
+    with tf.compat.v1.Session(graph=graph) as session:
+        converter = tf.compat.v1.lite.TFLiteConverter.from_session(session, [inputs], [outputs])
+        if quantized:
+            converter.inference_type = tf.uint8
+            converter.quantized_input_stats = {converter.get_input_arrays()[0]: (127.5, 127.5)}
+            return converter.convert()
+        return _convert(converter, crop_size, quantization, "argmax", None, "uint8")
+
+
+def _make_input_static(tensor, crop_size, name: str) -> None:
+    """Gives an input of unknown batch / height / width the shape [1, crop_h, crop_w, c]."""
+    shape = tensor.shape
+    if shape.is_fully_defined():
+        return
+    if shape.rank != 4 or shape[-1] is None:
+        raise ValueError(f"--input_tensor_name={name} has shape {shape}: give an input of a "
+                         "static shape or of shape [batch, height, width, channels]")
+    tensor.set_shape([1, int(crop_size[0]), int(crop_size[1]), int(shape[-1])])
+
+
+def _as_input(image: np.ndarray, detail: dict) -> np.ndarray:
+    """A uint8 RGB image as the TFLite input wants it: raw pixels for uint8 (the original's
+    and our int8 exports) and float32 (ours take 0-255), quantized for int8."""
+    dtype = detail["dtype"]
+    if dtype == np.int8:
+        scale, zero_point = detail["quantization"]
+        if scale:
+            return np.clip(np.round(image / scale + zero_point), -128, 127).astype(np.int8)
+        return (image.astype(np.int16) - 128).astype(np.int8)
+    return image.astype(dtype)
+
+
+def as_labels(output: np.ndarray) -> np.ndarray:
+    """Class ids [N, H, W] from class ids, or from scores [N, H, W, C] (argmax)."""
+    output = np.asarray(output)
+    return output.argmax(-1) if output.ndim == 4 else output.astype(np.int64)
+
+
+def _share(fraction: float) -> str:
+    return "<0.1%" if 0 < fraction < 0.001 else f"{fraction:.1%}"
+
+
+def check_on_image(
+    flatbuffer: bytes,
+    image_path: str | Path,
+    reference: Callable[[np.ndarray], np.ndarray] | None = None,
+    reference_name: str = "the source model",
+    class_names=(),
+) -> str:
+    """Runs a TFLite model on an image file and says what came out (--test_image_path).
+
+    The image is resized (bilinear, aspect ratio not kept, as the original's check did) to
+    the model's input size.
+
+    Args:
+        flatbuffer: the TFLite model.
+        image_path: any image file.
+        reference: maps the same resized uint8 image [1, h, w, 3] to class ids or scores
+            (the source model); the report then gives the share of pixels that agree.
+        reference_name: how the report names ``reference``.
+        class_names: names shown beside the class ids found.
+
+    Returns:
+        The report: the output's shape and type, the classes found with their pixel share
+        and, with ``reference``, the agreement.
+    """
+    import cv2
+    from ai_edge_litert.interpreter import Interpreter
+
+    from deeplab.data.image_io import read_image_array
+
+    interpreter = Interpreter(model_content=flatbuffer, num_threads=2)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    height, width = (int(d) for d in detail["shape"][1:3])
+    image = cv2.resize(read_image_array(str(image_path)), (width, height),
+                       interpolation=cv2.INTER_LINEAR)[None]
+    interpreter.set_tensor(detail["index"], _as_input(image, detail))
+    interpreter.invoke()
+    output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    labels = as_labels(output)
+    ids, counts = np.unique(labels, return_counts=True)
+    found = ", ".join(
+        f"{i}{f' {class_names[i]}' if 0 <= i < len(class_names) else ''} "
+        f"({_share(count / labels.size)})" for i, count in zip(ids.tolist(), counts.tolist()))
+    lines = [f"{image_path} resized to {height}x{width}: output {list(output.shape)} "
+             f"{output.dtype.name}; classes found: {found}"]
+    if reference is not None:
+        agree = np.mean(as_labels(reference(image)) == labels)
+        lines.append(f"{100 * agree:.2f}% pixels have matched semantic labels "
+                     f"({reference_name}).")
+    return "\n".join(lines)

@@ -156,6 +156,11 @@ def _build_logits_conv(config: ModelConfig, context: HeadContext, name: str):
     from deeplab.layers.atrous_conv2d import AtrousConv2D
     from deeplab.layers.conv_bn_act import l2_regularizer
 
+    if not config.aspp_with_batch_norm and config.atrous_rates:
+        from deeplab.layers.multi_rate_logits import MultiRateLogits
+
+        return MultiRateLogits(config.num_classes, config.atrous_rates,
+                               config.logits_kernel_size, context.weight_decay, name=name)
     return AtrousConv2D(config.num_classes, 1, use_bias=True,
                         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01),
                         kernel_regularizer=l2_regularizer(context.weight_decay), name=name)

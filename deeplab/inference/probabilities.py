@@ -55,6 +55,17 @@ def aligned_size(size, stride: int):
     return (size - 1 + stride - 1) // stride * stride + 1
 
 
+def pad_with_mean(images, height, width, mean):
+    """Pads [N, h, w, 3] bottom/right to (height, width) with the mean pixel (a scalar or per
+    channel), as the original padded eval crops; traceable."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    mean = tf.cast(mean, images.dtype)
+    paddings = [[0, 0], [0, height - shape[1]], [0, width - shape[2]], [0, 0]]
+    return tf.pad(images - mean, paddings) + mean
+
+
 def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool = False):
     """Class probabilities [N, H, W, C] for float 0-255 images of any size (TF, traceable).
 
@@ -63,12 +74,20 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
     model's crop size when its image pooling is crop-sized), predicts, crops, resizes the
     logits back and applies ONE softmax; probabilities are averaged over scales and flips
     (the original applied a second softmax to merged scores).
+
+    With ``prediction_with_upsampled_logits=False`` in the model's config and a single
+    scale without flips, the softmax is taken at the logits' stride and upsampled
+    (nearest, align corners) to the padded input, so the argmax is the original's
+    low-resolution argmax; multi-scale inference always upsamples, as the original's.
     """
     import tensorflow as tf
 
-    from deeplab.ops import resize_bilinear
+    from deeplab.ops import resize_bilinear, resize_nearest
 
     config = model.config
+    low_resolution = (not config.prediction_with_upsampled_logits
+                      and tuple(scales) == (1.0,) and not add_flipped_images)
+    head = model.head_logits_model() if low_resolution else None
     stride = config.logits_stride
     # Per-channel mean pixel (ImageNet mean for ResNet-v1): pad the mean-subtracted image with 0.
     mean = tf.constant(config.backbone_spec.mean_pixel, images.dtype)
@@ -89,7 +108,10 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
             if config.crop_size:
                 target_h = tf.maximum(target_h, config.crop_size[0])
                 target_w = tf.maximum(target_w, config.crop_size[1])
-            x = tf.pad(x - mean, [[0, 0], [0, target_h - h], [0, target_w - w], [0, 0]]) + mean
+            x = pad_with_mean(x, target_h, target_w, mean)
+            if head is not None:
+                low = tf.nn.softmax(tf.cast(head(x, training=False), tf.float32))
+                return resize_nearest(low, tf.stack([target_h, target_w]))[:, :h, :w]
             logits = model(x, training=False)[:, :h, :w]
             if flip:
                 logits = tf.reverse(logits, [2])

@@ -9,8 +9,10 @@ from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.decoder import Decoder
 from deeplab.layers.duc import DUC
 from deeplab.layers.ksac import KSAC
+from deeplab.layers.multi_rate_logits import MultiRateLogits
 from deeplab.layers.norm_options import NormOptions
 from deeplab.layers.preprocess import Preprocess
+from deeplab.layers.pyramid_merge import PyramidMerge
 from deeplab.layers.resize_like import ResizeLike
 
 __all__ = [
@@ -23,7 +25,9 @@ __all__ = [
     "Decoder",
     "DUC",
     "KSAC",
+    "MultiRateLogits",
     "NormOptions",
     "Preprocess",
+    "PyramidMerge",
     "ResizeLike",
 ]

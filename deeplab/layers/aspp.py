@@ -149,10 +149,12 @@ class ASPP(keras.layers.Layer):
             branches = 1 + self._num_concat_branches() + int(self.pooling_branch is not None)
             self.projection.build((*input_shape[:-1], branches * self.filters))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, pooling_size=None):
+        """``pooling_size`` overrides the layer's image-pooling kernel for this call (the
+        original scales it with the input in its image pyramid)."""
         pooled = None
         if self.pooling_branch is not None:
-            pooled = self._image_pooling(inputs, training)
+            pooled = self._image_pooling(inputs, training, pooling_size or self.pooling_size)
         outputs = [self.aspp0(inputs, training=training)]
         outputs.extend(self._apply_rate_branches(inputs, training))
         if self.projection is not None and _is_single_pixel(pooled):
@@ -166,14 +168,14 @@ class ASPP(keras.layers.Layer):
             x = self.dropout_layer(x, training=training)
         return x
 
-    def _image_pooling(self, inputs, training):
+    def _image_pooling(self, inputs, training, pooling_size):
         """The image-level branch before its resize to the feature size."""
-        if self.pooling_size is None:
+        if pooling_size is None:
             pooled = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
         else:
-            _check_pool_fits(self.pooling_size, inputs.shape[1:3], self.name)
+            _check_pool_fits(pooling_size, inputs.shape[1:3], self.name)
             pooled = tf.nn.avg_pool2d(
-                inputs, ksize=self.pooling_size, strides=self.pooling_stride, padding="VALID"
+                inputs, ksize=pooling_size, strides=self.pooling_stride, padding="VALID"
             )
         return self.pooling_branch(pooled, training=training)
 

@@ -86,6 +86,14 @@ def read_config(path: Path, overrides: dict) -> ModelConfig:
     return ModelConfig.from_dict(values)
 
 
+def _original_spelling(path: Path) -> Path | None:
+    """``<run>/ckpt-N`` for the original's name ``<run>/model.ckpt-N`` (its scripts export
+    ``${TRAIN_LOGDIR}/model.ckpt-${NUM_ITERATIONS}``), when that checkpoint exists."""
+    match = re.fullmatch(r"model\.ckpt-(\d+)", path.name)
+    ours = path.with_name(f"ckpt-{match.group(1)}") if match else None
+    return ours if ours is not None and Path(f"{ours}.index").is_file() else None
+
+
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     """(checkpoint prefix, config.json) for a training directory or a ``ckpt-N`` prefix."""
     import tensorflow as tf
@@ -108,6 +116,8 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
         prefix, directory = Path(latest), path
     elif Path(f"{path}.index").is_file():
         prefix, directory = path, path.parent
+    elif _original_spelling(path) is not None:
+        prefix, directory = _original_spelling(path), path.parent
     else:
         raise FileNotFoundError(
             f"{path}: not a .weights.h5 file, a training directory or a checkpoint prefix "

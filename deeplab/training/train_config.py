@@ -67,6 +67,7 @@ class TrainConfig:
     max_to_keep: int = 5
     save_summaries_secs: int = 600
     save_summaries_images: bool = False
+    profile_logdir: str | None = None
     mixed_precision: str = "none"
     xla: bool = False
     seed: int | None = None

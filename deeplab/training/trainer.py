@@ -26,6 +26,38 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
 
 
+class ProfileWindow:
+    """A TensorBoard profile of a few steps (the original's ``--profile_logdir``).
+
+    The first step traces and compiles the graph, so profiling starts one step later and
+    covers ``steps`` steps; the trace lands in ``<logdir>/plugins/profile/<run>/``.
+    """
+
+    STEPS = 5
+
+    def __init__(self, logdir: str, first_step: int, log=print, steps: int = STEPS):
+        self.logdir, self.first_step, self.steps, self.log = logdir, first_step, steps, log
+        self.running = False
+        self.last_step = first_step
+
+    def before_step(self, step: int) -> None:
+        if step == self.first_step and not self.running:
+            tf.profiler.experimental.start(self.logdir)
+            self.running = True
+
+    def after_step(self, step: int) -> None:
+        self.last_step = step
+        if self.running and step >= self.first_step + self.steps:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.running:
+            tf.profiler.experimental.stop()
+            self.running = False
+            self.log(f"profiled steps {self.first_step + 1}-{self.last_step} to "
+                     f"{self.logdir} (TensorBoard's Profile tab)")
+
+
 def _is_chief(strategy) -> bool:
     """Only the chief writes checkpoints and summaries (multi-worker training)."""
     return bool(getattr(strategy.extended, "should_checkpoint", True))
@@ -59,7 +91,9 @@ class Trainer:
         with self.strategy.scope():
             self.model = DeepLab(model_config)
             at_input_size = model_config.upsampler_spec.trains_at_input_size
-            self.head = self.model if at_input_size else self.model.head_logits_model()
+            # The logits the loss is taken on: the head's (merged) logits, plus each scale's
+            # with an image pyramid, as the original's loss for each scale.
+            self.head = self.model if at_input_size else self.model.training_logits_model()
             self.optimizer = self._optimizer()
             self.optimizer.build(self.model.trainable_variables)
         self._compute_gradients = (
@@ -153,12 +187,13 @@ class Trainer:
         """One replica's forward and backward pass (XLA-compiled with ``xla``)."""
         c = self.config
         with tf.GradientTape() as tape:
-            logits = self.head(images, training=True)
-            loss = softmax_cross_entropy(
+            outputs = self.head(images, training=True)
+            loss = tf.add_n([softmax_cross_entropy(
                 logits, labels, c.model.num_classes, self.ignore_label, c.label_weights,
                 c.top_k_percent_pixels, c.hard_example_mining_step, self.optimizer.iterations,
                 upsample_logits=(c.upsample_logits
                                  and not c.model.upsampler_spec.trains_at_input_size))
+                for logits in (outputs if isinstance(outputs, (list, tuple)) else [outputs])])
             regularization = tf.add_n(
                 [tf.constant(0.0)] + [tf.cast(x, tf.float32) for x in self.model.losses])
             total = (loss + regularization) / self.strategy.num_replicas_in_sync
@@ -278,10 +313,16 @@ class Trainer:
         last_save = last_summary = run_start = window_start = time.monotonic()
         window_step = step = start_step
         loss = reg = float("nan")
+        profile = (ProfileWindow(c.profile_logdir, start_step + 1, self.log)
+                   if c.profile_logdir and self.is_chief else None)
         while step < c.training_number_of_steps:
             batch = next(iterator)
+            if profile is not None:
+                profile.before_step(step)
             loss, reg = self._checked_step(batch)
             step, now = self.step, time.monotonic()
+            if profile is not None:
+                profile.after_step(step)
             if step % c.log_steps == 0 or step == c.training_number_of_steps:
                 rate = (step - window_step) / max(now - window_start, 1e-9)
                 self._log_scalars(writer, step, loss, reg, rate)
@@ -294,6 +335,8 @@ class Trainer:
             if due_by_steps or now - last_save >= c.save_interval_secs:
                 self.save(step)
                 last_save = now
+        if profile is not None:
+            profile.stop()
         self.save(step)  # the last step, unless the loop just saved it
         if writer is not None:
             writer.flush()

@@ -18,6 +18,7 @@ from deeplab.layers.atrous_conv2d import AtrousConv2D
 from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.conv_bn_act import ConvBNAct
+from deeplab.layers.multi_rate_logits import MultiRateLogits
 from deeplab.model import DECODER_LAYER, LOGITS_LAYER
 
 
@@ -69,6 +70,11 @@ def scope_targets(model: keras.Model) -> dict[str, ScopeTarget]:
             continue
         if layer.name == LOGITS_LAYER and isinstance(layer, AtrousConv2D):
             targets.append(ScopeTarget("logits/semantic", layer, None))
+            continue
+        if layer.name == LOGITS_LAYER and isinstance(layer, MultiRateLogits):
+            # One scope per rate: logits/semantic, logits/semantic_1, ...
+            targets.extend(ScopeTarget(f"logits/{branch.name}", branch, None)
+                           for branch in layer.branches)
             continue
         prefix = f"{DECODER_LAYER}/" if layer.name == DECODER_LAYER else ""
         for sublayer in layer._flatten_layers(include_self=False, recursive=False):

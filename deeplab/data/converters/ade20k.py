@@ -40,7 +40,7 @@ def ade20k_split_tasks(image_folder: str, label_folder: str) -> list[Task]:
 def convert_ade20k(train_image_folder: str | None, train_image_label_folder: str | None,
                    val_image_folder: str | None, val_image_label_folder: str | None,
                    output_dir: str, num_shards: int = NUM_SHARDS, num_workers: int = 1,
-                   overwrite: bool = False) -> DatasetDescriptor:
+                   overwrite: bool = False, image_format: str = "png") -> DatasetDescriptor:
     """Converts ADEChallengeData2016 to records (splits ``train``, ``val``) + dataset.json.
 
     A split whose folders are None is skipped.
@@ -52,4 +52,4 @@ def convert_ade20k(train_image_folder: str | None, train_image_label_folder: str
     if not tasks:
         raise DataError("give the image and label folders of at least one split")
     return build_records(output_dir, get_dataset("ade20k"), tasks, num_shards,
-                         num_workers=num_workers, image_format="jpg", overwrite=overwrite)
+                         num_workers=num_workers, image_format=image_format, overwrite=overwrite)

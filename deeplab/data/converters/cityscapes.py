@@ -84,7 +84,7 @@ def cityscapes_tasks(cityscapes_root: str, splits: list[str] | None = None
 
 def convert_cityscapes(cityscapes_root: str, output_dir: str, splits: list[str] | None = None,
                        num_shards: int = NUM_SHARDS, num_workers: int = 1,
-                       overwrite: bool = False) -> DatasetDescriptor:
+                       overwrite: bool = False, image_format: str = "png") -> DatasetDescriptor:
     """Converts Cityscapes to records + dataset.json."""
     tasks = cityscapes_tasks(cityscapes_root, splits)
     unlabeled = tuple(s for s, ts in tasks.items() if all(t.args[2] is None for t in ts))
@@ -93,4 +93,4 @@ def convert_cityscapes(cityscapes_root: str, output_dir: str, splits: list[str] 
                                    base.ignore_label, base.class_names, base.colormap,
                                    unlabeled_splits=unlabeled)
     return build_records(output_dir, descriptor, tasks, num_shards, num_workers=num_workers,
-                         image_format="png", overwrite=overwrite)
+                         image_format=image_format, overwrite=overwrite)

@@ -1,0 +1,42 @@
+"""Which checkpoints eval and vis run on: the given one, or each new one of a training run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+
+def checkpoints_to_process(path: str, limit: int | None, interval_secs: int,
+                           timeout_secs: int | None, flag: str, log=print) -> Iterator[str]:
+    """Yields the checkpoints to evaluate (or visualise).
+
+    Args:
+        path: a training directory, a ``ckpt-N`` prefix or a ``.weights.h5``.
+        limit: None: ``path`` once (its latest checkpoint). N > 0: the latest and then each
+            new checkpoint of the directory, N in all (the original's
+            ``max_number_of_evaluations`` / ``max_number_of_iterations``); <= 0: no limit.
+        interval_secs: at least this long between two (the original's
+            ``eval_interval_secs``).
+        timeout_secs: stop after this long without a new checkpoint (None: never).
+        flag: the limiting flag's name, for messages.
+        log: where progress lines go.
+    """
+    if limit is None or (limit == 1 and not os.path.isdir(path)):
+        yield path
+        return
+    if not os.path.isdir(path):
+        raise ValueError(f"--{flag}={limit} watches a training directory for new checkpoints; "
+                         f"{path} is not a directory (give the run's --train_logdir).")
+    import tensorflow as tf
+
+    wait = "until stopped" if timeout_secs is None else f"stops after {timeout_secs}s without one"
+    count_text = "each new checkpoint" if limit <= 0 else f"up to {limit} checkpoints"
+    log(f"watching {path}: {count_text} ({wait})")
+    done = 0
+    for checkpoint in tf.train.checkpoints_iterator(path, min_interval_secs=interval_secs,
+                                                    timeout=timeout_secs):
+        yield checkpoint
+        done += 1
+        if 0 < limit <= done:
+            return
+    log(f"no new checkpoint for {timeout_secs}s; stopping.")
