@@ -146,6 +146,26 @@ def test_low_resolution_prediction_is_argmax_then_nearest_upsampling():
                                                            add_flipped_images=True), atol=1e-5)
 
 
+def test_low_resolution_prediction_in_tflite_matches_and_uses_builtins():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from deeplab.export.tflite import convert_to_tflite, op_names
+
+    model = he_scale_weights(build_deeplab(**SMALL, atrous_rates=(1, 2),
+                                           prediction_with_upsampled_logits=False), seed=4)
+    flatbuffer = convert_to_tflite(model, (65, 65), "float", "argmax")
+    assert "RESIZE_NEAREST_NEIGHBOR" in op_names(flatbuffer)
+    assert "RESIZE_BILINEAR" not in op_names(flatbuffer)
+    interpreter = Interpreter(model_content=flatbuffer)
+    interpreter.allocate_tensors()
+    x = image_batch(1, 65, 65, seed=5)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    labels = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    expected = np.argmax(predict_probabilities(model, tf.constant(x)), -1)
+    np.testing.assert_array_equal(labels, expected)
+
+
 # === --eval_crop_size / --vis_crop_size, --eval_batch_size ===
 class _Batches:
     """Eval batches as the pipeline makes them: images padded to the batch's largest."""

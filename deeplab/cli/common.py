@@ -148,3 +148,11 @@ def watch_limit(values, limit_flag: str) -> int | None:
     if values[limit_flag].present:
         return values[limit_flag].value
     return None
+
+
+def define_resize_flags(where: str = "") -> None:
+    """The original's ``--min_resize_value``, ``--max_resize_value``, ``--resize_factor``
+    (``where`` ends their help, e.g. " (in-graph)")."""
+    flags.DEFINE_integer("min_resize_value", None, f"Resize the smaller side to this{where}.")
+    flags.DEFINE_integer("max_resize_value", None, f"Cap the larger side at this{where}.")
+    flags.DEFINE_integer("resize_factor", None, "Resized dims become a multiple of this plus 1.")

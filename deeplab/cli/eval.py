@@ -23,6 +23,7 @@ from deeplab.cli.common import (
     define_crop_flag,
     define_dataset_flags,
     define_inference_flags,
+    define_resize_flags,
     define_watch_flags,
     watch_limit,
 )
@@ -34,16 +35,11 @@ flags.DEFINE_string("eval_logdir", None, "metrics JSON and TensorBoard events go
 define_dataset_flags(split=("eval_split", "val", "Split to evaluate."))
 define_inference_flags()
 flags.DEFINE_string("sliding_window", None, "window,stride for images too large to fit.")
-flags.DEFINE_integer("min_resize_value", None, "Resize smaller side to this before eval.")
-flags.DEFINE_integer("max_resize_value", None, "Cap larger side at this before eval.")
-flags.DEFINE_integer("resize_factor", None, "Resized dims = k * factor + 1.")
+define_resize_flags()
 flags.DEFINE_integer("max_number_of_images", None, "Evaluate at most this many images.")
 define_crop_flag("eval")
 define_watch_flags("max_number_of_evaluations", "evaluations")
-original_flags.define_master()
-original_flags.define_quantize_delay_step()
-original_flags.define_keep_aspect_ratio()
-original_flags.define_inference_label_weights()
+original_flags.define_inference_original_flags()
 FLAGS = flags.FLAGS
 
 

@@ -31,14 +31,9 @@ from __future__ import annotations
 
 from absl import flags
 
-from deeplab.cli.common import define_checkpoint_flag, define_inference_flags
+from deeplab.cli.common import define_checkpoint_flag, define_inference_flags, define_resize_flags
 from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list, parse_int_list
-from deeplab.cli.original_flags import (
-    define_inference_label_weights,
-    define_keep_aspect_ratio,
-    define_quantize_delay_step,
-    report_original_flags,
-)
+from deeplab.cli.original_flags import define_inference_original_flags, report_original_flags
 from deeplab.cli.runner import run_binary
 
 define_checkpoint_flag("checkpoint_path")
@@ -49,14 +44,10 @@ flags.DEFINE_multi_string("crop_size", [], "h,w of the batched signature serving
                           "(the original's --crop_size=513 --crop_size=513 form works); a "
                           "frozen graph takes any size and needs none.")
 define_inference_flags("inference_scales")
-flags.DEFINE_integer("min_resize_value", None, "Resize the smaller side to this (in-graph).")
-flags.DEFINE_integer("max_resize_value", None, "Cap the larger side at this (in-graph).")
-flags.DEFINE_integer("resize_factor", None, "Resized dims become a multiple of this plus 1.")
+define_resize_flags(" (in-graph)")
 flags.DEFINE_boolean("save_inference_graph", False, "Also writes inference_graph.pbtxt (the "
                      "graph as text): in the version folder, or beside a .pb export.")
-define_quantize_delay_step()
-define_keep_aspect_ratio()
-define_inference_label_weights()
+define_inference_original_flags(master=False)
 flags.mark_flags_as_required(["checkpoint_path", "export_path"])
 FLAGS = flags.FLAGS
 

@@ -41,6 +41,17 @@ def define_drop_path_keep_prob() -> None:
                        "probability (needs the nas_* backbones, not in this release yet).")
 
 
+def define_inference_original_flags(master: bool = True) -> None:
+    """The original's flags an inference binary accepts without their TF1 mechanism:
+    ``--master`` (eval, vis), ``--quantize_delay_step``, ``--keep_aspect_ratio`` and
+    ``--label_weights``."""
+    if master:
+        define_master()
+    define_quantize_delay_step()
+    define_keep_aspect_ratio()
+    define_inference_label_weights()
+
+
 def report_original_flags(values: flags.FlagValues, binary: str, log=print) -> None:
     """Prints one line for each replaced flag given; ValueError for a feature not built.
 

@@ -18,7 +18,7 @@ import os
 from absl import flags
 
 from deeplab.cli import original_flags
-from deeplab.cli.common import define_dataset_flags
+from deeplab.cli.common import define_dataset_flags, define_resize_flags
 from deeplab.cli.model_flags import define_model_flags, model_config_from_flags, parse_int_list
 from deeplab.cli.runner import run_binary
 from deeplab.training.distribution import STRATEGIES
@@ -69,9 +69,7 @@ def define_train_flags() -> None:
     f.DEFINE_float("min_scale_factor", 0.5, "Random scale minimum.")
     f.DEFINE_float("max_scale_factor", 2.0, "Random scale maximum.")
     f.DEFINE_float("scale_factor_step_size", 0.25, "Random scale step.")
-    f.DEFINE_integer("min_resize_value", None, "Resize smaller side to this.")
-    f.DEFINE_integer("max_resize_value", None, "Cap larger side at this.")
-    f.DEFINE_integer("resize_factor", None, "Resized dims = k * factor + 1.")
+    define_resize_flags()
     # Initialisation.
     f.DEFINE_string("tf_initial_checkpoint", None, "Start from: our train dir / ckpt-N, a "
                     ".weights.h5, or an original TF1 checkpoint prefix.")

@@ -25,6 +25,7 @@ from deeplab.cli.common import (
     define_crop_flag,
     define_dataset_flags,
     define_inference_flags,
+    define_resize_flags,
     define_watch_flags,
     watch_limit,
 )
@@ -40,15 +41,10 @@ flags.DEFINE_enum("colormap_type", None, sorted(COLORMAPS),
 flags.DEFINE_boolean("also_save_raw_predictions", False, "Also write class-id PNGs.")
 define_inference_flags()
 flags.DEFINE_integer("max_number_of_images", None, "Visualise at most this many images.")
-flags.DEFINE_integer("min_resize_value", None, "Resize the smaller side to this first.")
-flags.DEFINE_integer("max_resize_value", None, "Cap the larger side at this.")
-flags.DEFINE_integer("resize_factor", None, "Resized dims = k * factor + 1.")
+define_resize_flags()
 define_crop_flag("vis")
 define_watch_flags("max_number_of_iterations", "visualisations")
-original_flags.define_master()
-original_flags.define_quantize_delay_step()
-original_flags.define_keep_aspect_ratio()
-original_flags.define_inference_label_weights()
+original_flags.define_inference_original_flags()
 FLAGS = flags.FLAGS
 
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deeplab.ops import native_dilation
+from deeplab.ops import native_dilation, resize_nearest
 from deeplab.runs.atomic import write_bytes, write_text
 
 QUANTIZATIONS = ("float", "float16", "dynamic", "int8")
@@ -19,7 +19,16 @@ INFERENCE_TYPES = ("uint8", "int8")
 
 
 def _endpoint(model, output: str):
+    low_resolution = output == "argmax" and not model.config.prediction_with_upsampled_logits
+    head = model.head_logits_model() if low_resolution else None
+
     def segment(image):
+        if head is not None:
+            # The original's prediction_with_upsampled_logits=False: argmax at the logits'
+            # stride, nearest (align corners) to the input size; the logits are resized
+            # (same labels) since TFLite's nearest resize takes no int32.
+            logits = resize_nearest(head(image, training=False), tf.shape(image)[1:3])
+            return {"semantic_predictions": tf.argmax(logits, -1, output_type=tf.int32)}
         logits = model(image, training=False)
         if output == "argmax":
             # int32 ArgMax is a TFLite builtin; int64 (TF's default) needs a cast op.
