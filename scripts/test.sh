@@ -12,4 +12,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh ".[test]"
 export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-0}"
-exec "$VENV/bin/python" -m pytest -q "$@"
+# --durations: the slowest tests, so a slow CI run shows where its time goes.
+exec "$VENV/bin/python" -m pytest -q --durations=25 "$@"
