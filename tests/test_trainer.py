@@ -206,3 +206,13 @@ def test_convert_to_tflite_int8_from_records(tiny_data, tmp_path):
 
     interpreter = Interpreter(model_path=str(output))
     assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+
+
+def test_seed_fixes_the_initial_weights(tiny_data, tmp_path):
+    def initial(seed, name):
+        trainer = Trainer(tiny_config(tiny_data, tmp_path / name, seed=seed), log=lambda _: None)
+        return [np.asarray(w) for w in trainer.model.weights]
+
+    first, again, other = initial(0, "a"), initial(0, "b"), initial(1, "c")
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))

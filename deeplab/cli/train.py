@@ -89,7 +89,8 @@ def define_train_flags() -> None:
     f.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISIONS), "Compute dtype policy.")
     f.DEFINE_boolean("xla", False, "Compile each replica's forward and backward pass with XLA "
                      "(jit_compile); the gradient all-reduce and the update stay outside.")
-    f.DEFINE_integer("seed", None, "Seed for a deterministic input order and augmentation.")
+    f.DEFINE_integer("seed", None, "Seed of the initial weights, the input order and the "
+                     "augmentation (a seeded run can be repeated).")
     f.DEFINE_string("profile_logdir", None, "Write a TensorBoard profile of 5 steps (after "
                     "the first, which traces) here.")
     # The original's deployment flags: tf.distribute replaces them (one line says how).

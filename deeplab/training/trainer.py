@@ -88,6 +88,10 @@ class Trainer:
         model_config = config.model
         if replicas > 1 and model_config.fine_tune_batch_norm:
             model_config = dataclasses.replace(model_config, sync_batch_norm=True)
+        if config.seed is not None:
+            # The same seed gives the same initial weights (and, in the pipeline, the same
+            # input order and augmentation), so a seeded run can be repeated.
+            keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.model = DeepLab(model_config)
             at_input_size = model_config.upsampler_spec.trains_at_input_size
