@@ -1,4 +1,4 @@
-"""Atrous-rate degeneration table and the rates our rules pick for a crop size and output stride.
+r"""Atrous-rate degeneration table and the rates our rules pick for a crop size and output stride.
 
 Example:
     python scripts/atrous_rates.py --crop_size=513 --crop_size=512,1024 --output_stride=16 \

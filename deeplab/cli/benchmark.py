@@ -1,4 +1,4 @@
-"""One benchmark run: forward (eager / tf.function / XLA, float32 / bfloat16) against this
+r"""One benchmark run: forward (eager / tf.function / XLA, float32 / bfloat16) against this
 machine's matmul peak, a train step, the input pipeline, TFLite, and keras-hub when installed.
 
 Writes the results as JSON and prints a table. Check the machine is quiet first (uptime).

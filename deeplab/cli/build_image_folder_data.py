@@ -1,4 +1,4 @@
-"""Converts any folder of images + a folder of masks to TFRecords + dataset.json.
+r"""Converts any folder of images + a folder of masks to TFRecords + dataset.json.
 
 Masks: single-channel or palette PNGs of class ids, or RGB colour masks with --color_table
 (JSON list of {"color": [r, g, b], "name": ...}, or text lines "r g b name"). Example:

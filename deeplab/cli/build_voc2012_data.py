@@ -1,4 +1,4 @@
-"""Converts PASCAL VOC 2012 (and optionally SBD for train_aug) to TFRecords + dataset.json.
+r"""Converts PASCAL VOC 2012 (and optionally SBD for train_aug) to TFRecords + dataset.json.
 
 Flags as in the original release; palette PNGs are read as class ids, so SegmentationClass can be
 used directly (SegmentationClassRaw from remove_gt_colormap.py works too). Example:

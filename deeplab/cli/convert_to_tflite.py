@@ -1,4 +1,4 @@
-"""Converts a trained or imported model, our SavedModel export or a frozen graph to TFLite.
+r"""Converts a trained or imported model, our SavedModel export or a frozen graph to TFLite.
 
     python export/convert_to_tflite.py --checkpoint_path=exp/voc/train/model.weights.h5 \
         --crop_size=513 --crop_size=513 --quantization=int8 \

@@ -1,4 +1,4 @@
-"""Effective receptive field of a DeepLab model: heatmap PNG, .npy array, mass radii, satellites.
+r"""Effective receptive field of a DeepLab model: heatmap PNG, .npy array, mass radii, satellites.
 
 Example (the ASPP satellite pattern, with the backbone's spread removed):
     python scripts/erf.py --model_variant=mobilenet_v2 --atrous_rates=6,12,18 \

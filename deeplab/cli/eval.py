@@ -1,4 +1,4 @@
-"""Evaluates checkpoints: mIoU, per-class IoU, accuracies (``deeplab-eval``).
+r"""Evaluates checkpoints: mIoU, per-class IoU, accuracies (``deeplab-eval``).
 
     deeplab-eval --checkpoint_dir=exp/synthetic/train --dataset_dir=data/synthetic \
         --eval_logdir=exp/synthetic/eval --eval_scales=0.75,1.0,1.25 --add_flipped_images

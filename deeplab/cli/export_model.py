@@ -1,4 +1,4 @@
-"""Exports a trained or imported model as a TF Serving SavedModel or the original's frozen graph.
+r"""Exports a trained or imported model as a TF Serving SavedModel or the original's frozen graph.
 
     python export/export_model.py --checkpoint_path=exp/voc/train/model.weights.h5 \
         --export_path=exp/voc/export/saved_model --inference_scales=0.75,1.0,1.25 \

@@ -1,4 +1,4 @@
-"""Parameters and multiply-adds of a DeepLab config, per layer and in total.
+r"""Parameters and multiply-adds of a DeepLab config, per layer and in total.
 
 Example (the DeepLabv3+ paper's 54.17 B row; --space_to_batch counts atrous convs as TF1 ran
 them, matching the papers' regular-ASPP numbers):

@@ -1,4 +1,4 @@
-"""Imports weights of the original release into a deeplab-keras model.
+r"""Imports weights of the original release into a deeplab-keras model.
 
 Writes ``<output>.weights.h5`` and ``<output>.config.json``, usable by train / eval / vis /
 export and predict.

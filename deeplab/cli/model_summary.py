@@ -1,4 +1,4 @@
-"""Builds a DeepLab model from the model flags, runs it on a generated image, reports it.
+r"""Builds a DeepLab model from the model flags, runs it on a generated image, reports it.
 
 Example:
     python scripts/model_summary.py --model_variant=xception_65 --atrous_rates=6,12,18 \

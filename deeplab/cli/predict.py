@@ -1,4 +1,4 @@
-"""Segments image files, a folder or a video with a trained or imported model.
+r"""Segments image files, a folder or a video with a trained or imported model.
 
     deeplab-predict --checkpoint_path=exp/voc_mnv2.weights.h5 --input=photo.jpg --output_dir=out
     deeplab-predict --checkpoint_path=deeplabv3_mnv2_pascal_quant.tflite --input=photos/ \

@@ -1,4 +1,4 @@
-"""Trains a DeepLab model (``python -m deeplab.cli.train`` or ``deeplab-train``).
+r"""Trains a DeepLab model (``python -m deeplab.cli.train`` or ``deeplab-train``).
 
     deeplab-train --model_variant=mobilenet_v2 --dataset_dir=data/synthetic \
         --train_logdir=exp/synthetic/train --train_crop_size=128,128 --train_batch_size=16 \

@@ -1,4 +1,4 @@
-"""Writes colour predictions and overlays for a split (``deeplab-vis``).
+r"""Writes colour predictions and overlays for a split (``deeplab-vis``).
 
     deeplab-vis --checkpoint_dir=exp/synthetic/train --dataset_dir=data/synthetic \
         --vis_logdir=exp/synthetic/vis --also_save_raw_predictions
