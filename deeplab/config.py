@@ -315,6 +315,10 @@ class ModelConfig:
                  "upsampling='bilinear'.")
         if self.image_pyramid and min(self.image_pyramid) <= 0:
             fail("image_pyramid", f"scales must be > 0, got {self.image_pyramid}.")
+        if self.image_pyramid and len({f"{s:.2f}" for s in self.image_pyramid}) != len(
+                self.image_pyramid):
+            fail("image_pyramid", f"scales must differ (to 2 decimals, the original's "
+                 f"logits_%.2f names), got {self.image_pyramid}.")
         if self.image_pyramid and self.upsampling != "bilinear":
             fail("image_pyramid", "needs upsampling='bilinear' (DUC logits are at the input "
                  "size of each scale).")

@@ -27,7 +27,7 @@ from deeplab.export.serving import SegmentationServer
 from deeplab.export.tflite import check_on_image, convert_frozen_graph
 from deeplab.inference.probabilities import predict_probabilities
 from deeplab.model import build_deeplab
-from deeplab.runs.store import save_model
+from deeplab.runs.store import load_model, save_model
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "",
@@ -255,7 +255,8 @@ def test_original_command_lines(model, tmp_path):
     assert f"exported {pb}" in export.stdout
     assert sorted(p.name for p in pb.parent.iterdir()) == ["frozen_inference_graph.pb"]
     image = images((40, 52), seed=8)[0]
-    server = SegmentationServer(model)
+    # As the original, --crop_size pads to the crop and sizes the image pooling from it.
+    server = SegmentationServer(load_model(weights, crop_size=(513, 513)))
     np.testing.assert_array_equal(run_frozen_graph(pb, image)[0],
                                   server.serve(tf.constant(image))["semantic_predictions"])
 

@@ -119,6 +119,46 @@ def test_image_pyramid_scales_the_crop_sized_image_pooling():
     assert [tuple(o.shape) for o in outputs] == [(1, 5, 5, 4)] * 3
 
 
+def test_image_pyramid_pooling_equals_the_scaled_crop_model():
+    # At scale 0.5 the original rebuilt the model with crop scale_dimension(97, 0.5) = 49:
+    # the same weights with that crop give the pyramid's 0.5 branch exactly.
+    pyramid = he_scale_weights(build_deeplab(**SMALL, crop_size=(97, 97),
+                                             image_pooling_crop_size=(65, 65),
+                                             image_pyramid=(0.5, 1.0)), seed=8)
+    half = build_deeplab(**SMALL, crop_size=(49, 49), image_pooling_crop_size=(33, 33))
+    half.set_weights(pyramid.get_weights())
+    x = image_batch(1, 97, 97, seed=9)
+    _, at_half, _ = pyramid.training_logits_model()(x)
+    expected = resize_bilinear(half.head_logits_model()(resize_bilinear(x, [49, 49])), [7, 7])
+    np.testing.assert_allclose(at_half, expected, atol=1e-4)
+
+
+def test_pyramid_is_chosen_where_inference_runs(tmp_path):
+    from deeplab.runs.store import load_model, save_model
+
+    trained = build_deeplab(**SMALL, image_pyramid=(0.5, 1.0))
+    path = save_model(trained, tmp_path / "m.weights.h5")
+    assert load_model(path).config.image_pyramid is None  # as the original's eval default
+    assert load_model(path, image_pyramid=(0.75, 1.0)).config.image_pyramid == (0.75, 1.0)
+    with pytest.raises(ValueError, match="leave --image_pyramid out"):
+        predict_probabilities(trained, tf.constant(image_batch()), (0.5, 1.0))
+    with pytest.raises(ValueError, match="must differ"):
+        ModelConfig(image_pyramid=(1.0, 1.001))
+
+
+def test_crop_sized_model_runs_at_exactly_the_crop():
+    # A crop of 64 (not 16k + 1) runs at 64, as the original, so the crop-sized image pooling
+    # (kernel scale_dimension(64, 1/16) = 4 on a 4x4 map) stays global.
+    model = he_scale_weights(build_deeplab(**SMALL, crop_size=(64, 64)), seed=10)
+    x = image_batch(1, 50, 60, seed=11)
+    mean = np.asarray(model.config.backbone_spec.mean_pixel, "float32")
+    canvas = np.broadcast_to(mean, (1, 64, 64, 3)).copy()
+    canvas[:, :50, :60] = x
+    expected = tf.nn.softmax(model(canvas))[:, :50, :60]
+    np.testing.assert_allclose(predict_probabilities(model, tf.constant(x)), expected,
+                               atol=1e-5)
+
+
 def test_pyramid_merge_layer(tmp_path):
     a, b = np.ones((1, 2, 2, 3), "float32"), np.zeros((1, 2, 2, 3), "float32")
     assert float(PyramidMerge("max")([a, b])[0, 0, 0, 0]) == 1.0
@@ -274,6 +314,22 @@ def test_cluster_flags_say_what_replaces_them_or_refuse():
     with pytest.raises(ValueError, match="--task=0 contradicts TF_CONFIG's task index 1"):
         plan(tf_config=cluster, task=0)
     assert plan().messages == () and plan().strategy == "mirrored"
+    assert plan(tf_config=cluster, num_replicas=2, num_clones=4).messages[0].startswith(
+        "--num_clones=4: each worker trains on its visible GPUs")
+    with pytest.raises(ValueError, match="--clone_on_cpu with --num_replicas > 1"):
+        plan(tf_config=cluster, num_replicas=2, clone_on_cpu=True)
+
+
+def test_profile_window_says_when_nothing_was_profiled():
+    from deeplab.training.trainer import ProfileWindow
+
+    lines = []
+    window = ProfileWindow("unused", first_step=1, log=lines.append)
+    window.before_step(0)
+    window.after_step(1)  # a one-step run: profiling would start at step 2
+    window.stop()
+    assert lines == ["--profile_logdir: nothing profiled (profiling starts at step 2, after "
+                     "the traced first step; this run ended before it)"]
 
 
 @pytest.fixture(scope="module")
@@ -347,6 +403,10 @@ def test_eval_takes_the_original_flags(tiny_data, trained, tmp_path):
     assert "--master=grpc://localhost:1: the TF1 session target is gone" in out
     assert "--label_weights: weights the training loss only; deeplab-eval" in out
     assert "ckpt-2" in out and "mIoU" in out
+    import json
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["eval_crop_size"] == [33, 33] and metrics["step"] == 2
 
 
 def test_vis_resizes_back_to_the_stored_size(tiny_data, trained, tmp_path):

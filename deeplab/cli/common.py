@@ -135,19 +135,27 @@ def define_watch_flags(limit_flag: str, what: str) -> None:
                          f"new one, this many {what} in all (<= 0: no limit, as the "
                          "original). Not given: the latest checkpoint once.")
     flags.DEFINE_boolean("watch", False, f"Same as --{limit_flag}=0: every new checkpoint.")
-    flags.DEFINE_integer("watch_timeout", 3600, "When watching: stop after this many seconds "
-                         "without a new checkpoint (<= 0: never, as the original).")
+    flags.DEFINE_integer("watch_timeout", 3600, "With --watch (or, when given, with "
+                         f"--{limit_flag}): stop after this many seconds without a new "
+                         "checkpoint (<= 0: never; the original never stopped).")
     flags.DEFINE_integer("eval_interval_secs", 300, "When watching: minimum seconds between "
                          "two checkpoints.")
 
 
-def watch_limit(values, limit_flag: str) -> int | None:
-    """None (the given checkpoint once), or the number of checkpoints to take (<= 0: all)."""
+def watch_settings(values, limit_flag: str) -> tuple[int | None, int | None]:
+    """(limit, timeout) for :func:`deeplab.evaluation.watch.checkpoints_to_process`.
+
+    limit: None (the given checkpoint once) or how many checkpoints (<= 0: all). timeout:
+    seconds without a new checkpoint before stopping, None for never: ``--watch`` stops
+    after ``--watch_timeout``; the original's limit flag waits forever, as the original,
+    unless ``--watch_timeout`` is given.
+    """
+    timeout = values.watch_timeout if values.watch_timeout > 0 else None
     if values.watch:
-        return 0
+        return 0, timeout
     if values[limit_flag].present:
-        return values[limit_flag].value
-    return None
+        return values[limit_flag].value, timeout if values["watch_timeout"].present else None
+    return None, None
 
 
 def define_resize_flags(where: str = "") -> None:

@@ -9,8 +9,8 @@ as the original did (its image pooling then averages over the padded crop, so th
 original's numbers are reproduced), and --eval_batch_size runs that many crops per pass.
 --sliding_window=513,341 tiles images too large to fit. By default the latest checkpoint is
 evaluated once; --max_number_of_evaluations=N evaluates it and then each new one, N in all
-(0: no limit, as the original; --watch is the same), stopping after --watch_timeout
-seconds without a new checkpoint.
+(0: no limit, waiting for checkpoints forever as the original); --watch takes each new one
+and stops after --watch_timeout seconds without one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from deeplab.cli.common import (
     define_inference_flags,
     define_resize_flags,
     define_watch_flags,
-    watch_limit,
+    watch_settings,
 )
 from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list, parse_int_list
 from deeplab.cli.runner import run_binary
@@ -70,11 +70,10 @@ def main(argv):
     check_labeled(FLAGS.dataset_dir, FLAGS.eval_split, dataset_name)
     writer = tf.summary.create_file_writer(FLAGS.eval_logdir)
 
-    for checkpoint in checkpoints_to_process(
-            FLAGS.checkpoint_dir, watch_limit(FLAGS, "max_number_of_evaluations"),
-            FLAGS.eval_interval_secs,
-            FLAGS.watch_timeout if FLAGS.watch_timeout > 0 else None,
-            "max_number_of_evaluations"):
+    limit, timeout = watch_settings(FLAGS, "max_number_of_evaluations")
+    for checkpoint in checkpoints_to_process(FLAGS.checkpoint_dir, limit,
+                                             FLAGS.eval_interval_secs, timeout,
+                                             "max_number_of_evaluations"):
         evaluate_checkpoint(checkpoint, config, descriptor, dataset_name, writer)
 
 

@@ -66,7 +66,12 @@ def main(argv):
         raise ValueError(f"--crop_size takes two values (height, width), got {crop}")
     from deeplab.runs.store import load_model
 
-    model = load_model(FLAGS.checkpoint_path, **explicit_model_overrides(FLAGS))
+    overrides = explicit_model_overrides(FLAGS)
+    if crop is not None:
+        # As the original: images are padded to the crop and the image pooling is sized
+        # from it (a model trained at 769 exported at 1025,2049 pools the whole image).
+        overrides["crop_size"] = crop
+    model = load_model(FLAGS.checkpoint_path, **overrides)
     options = dict(
         inference_scales=parse_float_list(FLAGS.inference_scales, "inference_scales"),
         add_flipped_images=FLAGS.add_flipped_images,
@@ -76,9 +81,6 @@ def main(argv):
     if frozen:
         from deeplab.export.frozen_graph import write_frozen_graph
 
-        if crop is not None:
-            print("--crop_size: the frozen graph takes images of any size (padded in-graph); "
-                  "no crop size is needed")
         written = write_frozen_graph(model, FLAGS.export_path,
                                      save_inference_graph=FLAGS.save_inference_graph, **options)
         print(f"exported {written[0]} (feed ImageTensor:0, uint8 [1, H, W, 3]; fetch "

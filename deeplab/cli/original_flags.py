@@ -95,8 +95,9 @@ CHANGED_DEFAULTS: dict[tuple[str, str], str] = {
     ("export_model", "output_stride"): "the checkpoint's stride (the original's export "
     "defaulted to 8 while training used 16, a classic cause of wrong exports); give "
     "--output_stride=8 for denser inference",
-    ("export_model", "crop_size"): "none: the SavedModel takes images of any size; "
-    "--crop_size adds a batched signature of that size",
+    ("export_model", "crop_size"): "none: the export takes images of any size; with "
+    "--crop_size, images are padded to that crop and the image pooling is sized from it, as "
+    "the original, and the SavedModel gets a batched signature of that size",
     ("*", "dataset"): "--dataset_dir's dataset.json (written by every converter), else "
     "pascal_voc_seg",
     ("*", "batch_norm_decay"): "each component's original decay (the original's flag was "

@@ -27,7 +27,7 @@ from deeplab.cli.common import (
     define_inference_flags,
     define_resize_flags,
     define_watch_flags,
-    watch_limit,
+    watch_settings,
 )
 from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list
 from deeplab.cli.runner import run_binary
@@ -67,10 +67,9 @@ def main(argv):
     preprocess = PreprocessConfig(crop_size=None, min_resize_value=FLAGS.min_resize_value,
                                   max_resize_value=FLAGS.max_resize_value,
                                   resize_factor=FLAGS.resize_factor)
-    checkpoints = checkpoints_to_process(
-        FLAGS.checkpoint_dir, watch_limit(FLAGS, "max_number_of_iterations"),
-        FLAGS.eval_interval_secs, FLAGS.watch_timeout if FLAGS.watch_timeout > 0 else None,
-        "max_number_of_iterations")
+    limit, timeout = watch_settings(FLAGS, "max_number_of_iterations")
+    checkpoints = checkpoints_to_process(FLAGS.checkpoint_dir, limit, FLAGS.eval_interval_secs,
+                                         timeout, "max_number_of_iterations")
     for checkpoint in checkpoints:
         model = load_model(checkpoint, **overrides)
         check_num_classes(model, descriptor, checkpoint)

@@ -82,9 +82,14 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
     """
     import tensorflow as tf
 
-    from deeplab.ops import resize_bilinear, resize_nearest
+    from deeplab.ops import resize_bilinear, resize_nearest, scaled_size
 
     config = model.config
+    if config.image_pyramid and (tuple(scales) != (1.0,) or add_flipped_images):
+        raise ValueError(
+            f"image_pyramid {config.image_pyramid} merges logits in single-scale inference; "
+            "with several inference scales or flipped images (which average probabilities "
+            "over scales, as the original's multi-scale inference) leave --image_pyramid out")
     low_resolution = (not config.prediction_with_upsampled_logits
                       and tuple(scales) == (1.0,) and not add_flipped_images)
     head = model.head_logits_model() if low_resolution else None
@@ -98,16 +103,19 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
         if scale == 1.0:
             scaled = images
         else:
-            size = tf.cast(tf.cast(tf.stack([height, width]) - 1, tf.float32) * scale + 1.0,
-                           tf.int32)
-            scaled = resize_bilinear(images, size)
+            scaled = resize_bilinear(images, scaled_size(tf.stack([height, width]), scale))
         for flip in (False, True) if add_flipped_images else (False,):
             x = tf.reverse(scaled, [2]) if flip else scaled
             h, w = tf.shape(x)[1], tf.shape(x)[2]
             target_h, target_w = aligned_size(h, stride), aligned_size(w, stride)
             if config.crop_size:
-                target_h = tf.maximum(target_h, config.crop_size[0])
-                target_w = tf.maximum(target_w, config.crop_size[1])
+                # An image within the crop runs at exactly the crop, as the original (a crop
+                # such as 512 is not of the aligned form, and padding it further would make
+                # the crop-sized image pooling cover less than the whole map).
+                crop_h, crop_w = config.crop_size
+                fits = tf.logical_and(h <= crop_h, w <= crop_w)
+                target_h = tf.where(fits, crop_h, tf.maximum(target_h, crop_h))
+                target_w = tf.where(fits, crop_w, tf.maximum(target_w, crop_w))
             x = pad_with_mean(x, target_h, target_w, mean)
             if head is not None:
                 low = tf.nn.softmax(tf.cast(head(x, training=False), tf.float32))

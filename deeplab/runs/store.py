@@ -82,6 +82,10 @@ def checkpoint_prefixes(directory: str) -> list[str]:
 def read_config(path: Path, overrides: dict) -> ModelConfig:
     values = json.loads(path.read_text())
     values = values.get("model", values)  # train dirs keep {"model": ..., "train": ...}
+    # The image pyramid is chosen where inference runs, as in the original (its eval's
+    # --image_pyramid defaults to none even for a model trained with one): a loaded model is
+    # single-scale unless the caller gives one.
+    values["image_pyramid"] = None
     values.update(overrides)
     return ModelConfig.from_dict(values)
 

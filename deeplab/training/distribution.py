@@ -105,6 +105,12 @@ def plan_strategy(deployment: Deployment, strategy: str, strategy_given: bool, g
         if size != d.num_replicas:
             raise ValueError(f"--num_replicas={d.num_replicas} but TF_CONFIG's cluster has "
                              f"{size} workers.")
+        if d.clone_on_cpu:
+            raise ValueError("--clone_on_cpu with --num_replicas > 1 is not supported: "
+                             "MultiWorkerMirroredStrategy runs each worker on its own devices.")
+        if "num_clones" in given:
+            messages.append(f"--num_clones={d.num_clones}: each worker trains on its visible "
+                            "GPUs (set CUDA_VISIBLE_DEVICES to choose them).")
         messages.append(f"{d.num_replicas} replicas: using MultiWorkerMirroredStrategy over "
                         "the TF_CONFIG cluster.")
         return StrategyPlan(chosen("multi_worker"), messages=tuple(messages))

@@ -41,16 +41,24 @@ class ProfileWindow:
         self.last_step = first_step
 
     def before_step(self, step: int) -> None:
+        """Starts the profile before the first profiled step."""
         if step == self.first_step and not self.running:
             tf.profiler.experimental.start(self.logdir)
             self.running = True
 
     def after_step(self, step: int) -> None:
+        """Ends the profile after its last step."""
         self.last_step = step
         if self.running and step >= self.first_step + self.steps:
             self.stop()
 
     def stop(self) -> None:
+        """Ends the profile (if running); says so when no step was profiled."""
+        if not self.running and self.last_step <= self.first_step:
+            self.log(f"--profile_logdir: nothing profiled (profiling starts at step "
+                     f"{self.first_step + 1}, after the traced first step; this run ended "
+                     "before it)")
+            return
         if self.running:
             tf.profiler.experimental.stop()
             self.running = False
@@ -314,11 +322,26 @@ class Trainer:
         seed = None if c.seed is None else c.seed + start_step
         iterator = iter(self.dataset(seed))
         writer = tf.summary.create_file_writer(c.train_logdir) if self.is_chief else None
-        last_save = last_summary = run_start = window_start = time.monotonic()
-        window_step = step = start_step
-        loss = reg = float("nan")
+        run_start = time.monotonic()
         profile = (ProfileWindow(c.profile_logdir, start_step + 1, self.log)
                    if c.profile_logdir and self.is_chief else None)
+        try:
+            step, loss, reg = self._loop(iterator, writer, profile, start_step)
+        finally:
+            if profile is not None:
+                profile.stop()
+        self.save(step)  # the last step, unless the loop just saved it
+        if writer is not None:
+            writer.flush()
+        return {"step": step, "loss": loss, "regularization": reg,
+                "seconds": time.monotonic() - run_start}
+
+    def _loop(self, iterator, writer, profile, step):
+        """The steps up to ``training_number_of_steps``; returns (step, loss, reg)."""
+        c = self.config
+        last_save = last_summary = window_start = time.monotonic()
+        window_step = step
+        loss = reg = float("nan")
         while step < c.training_number_of_steps:
             batch = next(iterator)
             if profile is not None:
@@ -339,13 +362,7 @@ class Trainer:
             if due_by_steps or now - last_save >= c.save_interval_secs:
                 self.save(step)
                 last_save = now
-        if profile is not None:
-            profile.stop()
-        self.save(step)  # the last step, unless the loop just saved it
-        if writer is not None:
-            writer.flush()
-        return {"step": step, "loss": loss, "regularization": reg,
-                "seconds": time.monotonic() - run_start}
+        return step, loss, reg
 
     def save(self, step: int) -> None:
         """Writes ``ckpt-<step>`` (once per step: a repeated call is a no-op)."""
