@@ -8,10 +8,10 @@ import logging
 from deeplab.backbones.backbone import ALLOWED_OUTPUT_STRIDES
 from deeplab.backbones.registry import BACKBONES, get_backbone_spec
 from deeplab.heads.registry import HEADS, UPSAMPLERS, get_head_spec, get_upsampler_spec
+from deeplab.layers.pyramid_merge import METHODS as MERGE_METHODS
 
 DUC_VARIANTS = ("conv", "aspp")
 KSAC_MERGES = ("concat", "sum")
-MERGE_METHODS = ("max", "avg")
 # The original's flags for model families this release does not have yet (MobileNetV3's
 # LR-ASPP head, the Dense Prediction Cell, NAS backbones): they parse, and a value other
 # than the default fails naming what it needs instead of being ignored.

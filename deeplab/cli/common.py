@@ -115,7 +115,7 @@ def define_crop_flag(prefix: str) -> None:
                          "forward pass per batch).")
 
 
-def crop_from_flag(values, name: str) -> tuple[int, int] | None:
+def crop_from_flag(values: flags.FlagValues, name: str) -> tuple[int, int] | None:
     """(h, w) of a crop flag, None when not given; ValueError naming the flag otherwise."""
     from deeplab.cli.model_flags import parse_int_list
 
@@ -142,7 +142,8 @@ def define_watch_flags(limit_flag: str, what: str) -> None:
                          "two checkpoints.")
 
 
-def watch_settings(values, limit_flag: str) -> tuple[int | None, int | None]:
+def watch_settings(values: flags.FlagValues, limit_flag: str,
+                   ) -> tuple[int | None, int | None]:
     """(limit, timeout) for :func:`deeplab.evaluation.watch.checkpoints_to_process`.
 
     limit: None (the given checkpoint once) or how many checkpoints (<= 0: all). timeout:

@@ -55,7 +55,9 @@ class Evaluator:
     """
 
     def __init__(self, model, eval_scales: Sequence[float] = (1.0,),
-                 add_flipped_images: bool = False, sliding_window=None, crop_size=None):
+                 add_flipped_images: bool = False,
+                 sliding_window: tuple[int, int] | None = None,
+                 crop_size: tuple[int, int] | None = None):
         self.model = model
         self.num_classes = model.config.num_classes
         self.sliding_window = sliding_window

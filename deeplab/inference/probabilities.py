@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:  # TensorFlow is imported where it runs, so this module loads fast
+    import tensorflow as tf
 
 
 def _box(canvas) -> tuple[int, int]:
@@ -55,7 +59,7 @@ def aligned_size(size, stride: int):
     return (size - 1 + stride - 1) // stride * stride + 1
 
 
-def pad_with_mean(images, height, width, mean):
+def pad_with_mean(images: tf.Tensor, height, width, mean) -> tf.Tensor:
     """Pads [N, h, w, 3] bottom/right to (height, width) with the mean pixel (a scalar or per
     channel), as the original padded eval crops; traceable."""
     import tensorflow as tf
