@@ -165,3 +165,18 @@ def define_resize_flags(where: str = "") -> None:
     flags.DEFINE_integer("min_resize_value", None, f"Resize the smaller side to this{where}.")
     flags.DEFINE_integer("max_resize_value", None, f"Cap the larger side at this{where}.")
     flags.DEFINE_integer("resize_factor", None, "Resized dims become a multiple of this plus 1.")
+
+
+def define_split_inference_flags(prefix: str, limit_flag: str, what: str) -> None:
+    """What eval and vis share when they run a checkpoint over a split: multi-scale and
+    flips, ``--max_number_of_images``, the original's resizing, crop and batch
+    (``--<prefix>_crop_size``, ``--<prefix>_batch_size``), the checkpoint loop
+    (``limit_flag``) and the original's inference flags without a mechanism."""
+    from deeplab.cli import original_flags
+
+    define_inference_flags()
+    flags.DEFINE_integer("max_number_of_images", None, "Process at most this many images.")
+    define_resize_flags()
+    define_crop_flag(prefix)
+    define_watch_flags(limit_flag, what)
+    original_flags.define_inference_original_flags()

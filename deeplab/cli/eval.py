@@ -20,11 +20,8 @@ from absl import flags
 from deeplab.cli import original_flags
 from deeplab.cli.common import (
     define_checkpoint_flag,
-    define_crop_flag,
     define_dataset_flags,
-    define_inference_flags,
-    define_resize_flags,
-    define_watch_flags,
+    define_split_inference_flags,
     watch_settings,
 )
 from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list, parse_int_list
@@ -33,13 +30,8 @@ from deeplab.cli.runner import run_binary
 define_checkpoint_flag("checkpoint_dir")
 flags.DEFINE_string("eval_logdir", None, "metrics JSON and TensorBoard events go here.")
 define_dataset_flags(split=("eval_split", "val", "Split to evaluate."))
-define_inference_flags()
 flags.DEFINE_string("sliding_window", None, "window,stride for images too large to fit.")
-define_resize_flags()
-flags.DEFINE_integer("max_number_of_images", None, "Evaluate at most this many images.")
-define_crop_flag("eval")
-define_watch_flags("max_number_of_evaluations", "evaluations")
-original_flags.define_inference_original_flags()
+define_split_inference_flags("eval", "max_number_of_evaluations", "evaluations")
 FLAGS = flags.FLAGS
 
 
@@ -55,6 +47,7 @@ def main(argv):
     require(FLAGS, "checkpoint_dir", "eval_logdir", "dataset_dir")
     original_flags.report_original_flags(FLAGS, "deeplab-eval")
     dataset_name, descriptor = dataset_from_flags(FLAGS)
+    crop = crop_from_flag(FLAGS, "eval_crop_size")
     window = (parse_int_list([FLAGS.sliding_window], "sliding_window")
               if FLAGS.sliding_window else None)
     config = EvalConfig(
@@ -64,8 +57,8 @@ def main(argv):
         add_flipped_images=FLAGS.add_flipped_images, sliding_window=window,
         min_resize_value=FLAGS.min_resize_value, max_resize_value=FLAGS.max_resize_value,
         resize_factor=FLAGS.resize_factor, max_number_of_images=FLAGS.max_number_of_images,
-        model_overrides=explicit_model_overrides(FLAGS),
-        eval_crop_size=crop_from_flag(FLAGS, "eval_crop_size"),
+        model_overrides=explicit_model_overrides(FLAGS),  # EvalConfig adds the crop
+        eval_crop_size=crop,
         eval_batch_size=FLAGS.eval_batch_size)
     check_labeled(FLAGS.dataset_dir, FLAGS.eval_split, dataset_name)
     writer = tf.summary.create_file_writer(FLAGS.eval_logdir)

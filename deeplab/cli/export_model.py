@@ -66,12 +66,9 @@ def main(argv):
         raise ValueError(f"--crop_size takes two values (height, width), got {crop}")
     from deeplab.runs.store import load_model
 
-    overrides = explicit_model_overrides(FLAGS)
-    if crop is not None:
-        # As the original: images are padded to the crop and the image pooling is sized
-        # from it (a model trained at 769 exported at 1025,2049 pools the whole image).
-        overrides["crop_size"] = crop
-    model = load_model(FLAGS.checkpoint_path, **overrides)
+    # As the original: images are padded to the crop and the image pooling is sized from
+    # it (a model trained at 769 exported at 1025,2049 pools the whole image).
+    model = load_model(FLAGS.checkpoint_path, **explicit_model_overrides(FLAGS, crop))
     options = dict(
         inference_scales=parse_float_list(FLAGS.inference_scales, "inference_scales"),
         add_flipped_images=FLAGS.add_flipped_images,

@@ -74,15 +74,20 @@ def model_config_from_flags(values: flags.FlagValues, **overrides) -> ModelConfi
     return ModelConfig(**fields)
 
 
-def explicit_model_overrides(values: flags.FlagValues) -> dict:
-    """ModelConfig fields for the model flags given on the command line.
+def explicit_model_overrides(values: flags.FlagValues, crop_size=None) -> dict:
+    """ModelConfig fields for the model flags given on the command line, plus
+    ``crop_size`` when given (the original's eval / vis / export crop, which sizes the image
+    pooling).
 
     Binaries that load a saved model take its config and let these override it, so an
     export cannot silently differ from training (the original's export defaulted to output
     stride 8 where training used 16, a classic cause of wrong exports).
     """
     given = [field for field in flag_fields() if values[field.name].present]
-    if not given:
-        return {}
-    full = model_config_from_flags(values).to_dict()
-    return {field.name: full[field.name] for field in given}
+    overrides = {}
+    if given:
+        full = model_config_from_flags(values).to_dict()
+        overrides = {field.name: full[field.name] for field in given}
+    if crop_size:
+        overrides["crop_size"] = tuple(crop_size)
+    return overrides

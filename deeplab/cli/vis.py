@@ -22,11 +22,8 @@ from absl import flags
 from deeplab.cli import original_flags
 from deeplab.cli.common import (
     define_checkpoint_flag,
-    define_crop_flag,
     define_dataset_flags,
-    define_inference_flags,
-    define_resize_flags,
-    define_watch_flags,
+    define_split_inference_flags,
     watch_settings,
 )
 from deeplab.cli.model_flags import explicit_model_overrides, parse_float_list
@@ -39,12 +36,7 @@ define_dataset_flags(split=("vis_split", "val", "Split to visualise."))
 flags.DEFINE_enum("colormap_type", None, sorted(COLORMAPS),
                   "Colormap; default: the dataset's.")
 flags.DEFINE_boolean("also_save_raw_predictions", False, "Also write class-id PNGs.")
-define_inference_flags()
-flags.DEFINE_integer("max_number_of_images", None, "Visualise at most this many images.")
-define_resize_flags()
-define_crop_flag("vis")
-define_watch_flags("max_number_of_iterations", "visualisations")
-original_flags.define_inference_original_flags()
+define_split_inference_flags("vis", "max_number_of_iterations", "visualisations")
 FLAGS = flags.FLAGS
 
 
@@ -61,9 +53,7 @@ def main(argv):
     original_flags.report_original_flags(FLAGS, "deeplab-vis")
     dataset_name, descriptor = dataset_from_flags(FLAGS)
     crop = crop_from_flag(FLAGS, "vis_crop_size")
-    overrides = explicit_model_overrides(FLAGS)
-    if crop:
-        overrides["crop_size"] = crop
+    overrides = explicit_model_overrides(FLAGS, crop)
     preprocess = PreprocessConfig(crop_size=None, min_resize_value=FLAGS.min_resize_value,
                                   max_resize_value=FLAGS.max_resize_value,
                                   resize_factor=FLAGS.resize_factor)
