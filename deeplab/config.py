@@ -111,6 +111,9 @@ class ModelConfig:
         merge_method: "max" or "avg" over the pyramid.
         prediction_with_upsampled_logits: False takes the argmax at the logits' stride
             and upsamples the labels (nearest), as the original's flag.
+        quantize_delay_step: >= 0 makes the model quantization-aware
+            (:mod:`deeplab.quantization`): training simulates int8 inference from that
+            step on; inference (eval, export) simulates it always. -1: float.
         dense_prediction_cell_json ... image_se_uses_qsigmoid: the original's flags for
             model families not in this release yet (``NEEDS_MISSING_VARIANT``).
     """
@@ -166,6 +169,10 @@ class ModelConfig:
     prediction_with_upsampled_logits: bool = _flag(
         True, "True: upsample the logits (bilinear), then argmax. False: argmax at the "
         "logits' stride, then nearest upsampling (single-scale inference).", "bool")
+    quantize_delay_step: int = _flag(
+        -1, "Quantization-aware training from this step on (BN folded, int8 weights and "
+        "activations simulated); eval, vis and export then run the int8 model. -1: float.",
+        "int")
     dense_prediction_cell_json: str = _flag(
         "", "Dense Prediction Cell JSON (needs the DPC head, not in this release yet).",
         "string")
@@ -301,6 +308,9 @@ class ModelConfig:
 
     def _validate_original_options(self, fail) -> None:
         """The original's checks of its head, pyramid and prediction flags."""
+        if self.quantize_delay_step < -1:
+            fail("quantize_delay_step", f"must be >= 0, or -1 for float, got "
+                 f"{self.quantize_delay_step}.")
         if self.logits_kernel_size < 1:
             fail("logits_kernel_size", f"must be >= 1, got {self.logits_kernel_size}.")
         if self.logits_kernel_size != 1 and (self.aspp_with_batch_norm

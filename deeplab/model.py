@@ -12,6 +12,7 @@ from deeplab.layers.preprocess import Preprocess
 from deeplab.layers.pyramid_merge import PyramidMerge
 from deeplab.layers.resize_like import ResizeLike
 from deeplab.ops import scale_dimension
+from deeplab.quantization import prepare_model
 
 # The original's head BN settings (model.py hard-codes decay 0.9997, epsilon 1e-5).
 HEAD_BATCH_NORM_DECAY = 0.9997
@@ -121,6 +122,8 @@ class DeepLab(keras.Model):
         self.backbone = backbone
         # Symbolic tensors of the graph above, for the models sharing these weights.
         self._logits_tensors = {"head": head_logits, "scales": tuple(scale_logits)}
+        if config.quantize_delay_step >= 0:
+            prepare_model(self)
 
     def head_logits_model(self) -> keras.Model:
         """A model sharing these weights that outputs the logits at the head's stride

@@ -283,11 +283,16 @@ def test_original_command_lines(model, tmp_path):
     assert not (tmp_path / "bad.tflite").exists()
 
 
-def test_quantize_delay_step_is_refused_in_one_line(tmp_path):
+def test_quantized_export_of_a_float_checkpoint_is_refused_in_one_line(tmp_path):
+    """--quantize_delay_step=0 on a float checkpoint builds the quantization-aware model,
+    whose ranges that checkpoint never learned: refused, nothing written."""
+    save_model(build_deeplab(num_classes=3, depth_multiplier=0.35), tmp_path / "m.weights.h5")
+    export = tmp_path / "export"
     result = run_cli("export/export_model.py", f"--checkpoint_path={tmp_path / 'm.weights.h5'}",
-                     f"--export_path={tmp_path / 'frozen_inference_graph.pb'}",
+                     f"--export_path={export / 'frozen_inference_graph.pb'}",
                      "--quantize_delay_step=0")
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("export_model: --quantize_delay_step=0: quantization-aware")
-    assert not any(tmp_path.iterdir())
+    assert last.startswith("export_model: the checkpoint has no learned quantization ranges")
+    assert "saved before --quantize_delay_step=0" in last
+    assert not export.exists()

@@ -368,8 +368,7 @@ def test_train_with_cpu_clones_pyramid_and_a_profile(tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--quantize_delay_step=0"], "deeplab-train: --quantize_delay_step=0: quantization-aware "
-     "training is not in this release yet"),
+    (["--quantize_delay_step=-2"], "quantize_delay_step: must be >= 0, or -1 for float, got -2"),
     (["--drop_path_keep_prob=0.9"], "needs the nas_pnasnet / nas_hnasnet backbones"),
     (["--num_clones=2"], "--num_clones=2 asks for 2 GPUs but 0 are visible"),
     (["--task=3"], "--task=3 names a worker of a cluster"),

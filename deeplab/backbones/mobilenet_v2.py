@@ -7,6 +7,7 @@ import keras
 from deeplab.backbones.backbone import AtrousSchedule, Backbone, check_output_stride
 from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.norm_options import NormOptions
+from deeplab.layers.residual_add import ResidualAdd
 
 # (expansion t, channels c, stride s) of expanded_conv, expanded_conv_1 ... _16.
 _EXPANDED_CONVS = (
@@ -125,7 +126,7 @@ class MobileNetV2(Backbone):
                 **{**common, "activation": None},
             )(x)
             if stride == 1 and x.shape[-1] == channels_in:
-                x = keras.layers.Add(name=layer)([x, unit_input])
+                x = ResidualAdd(name=layer)([x, unit_input])
         outputs = {"features": x}
         for stride_key, index in _LOW_LEVEL.items():
             if index <= final_layer:

@@ -7,6 +7,7 @@ import keras
 from deeplab.backbones.backbone import AtrousSchedule, Backbone, check_output_stride, scope
 from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.norm_options import NormOptions
+from deeplab.layers.residual_add import ResidualAdd
 
 # Units of block1..block3 (block4 has one unit per multi-grid entry).
 _DEPTHS = {50: (3, 4, 6), 101: (3, 4, 23)}
@@ -158,6 +159,5 @@ def _bottleneck(x, depth, bottleneck_depth, stride, rate, unit_scope, activation
     conv3 = ConvBNAct(depth, 1, activation=None, name=scope(unit_scope, "conv3"), **common)(
         residual
     )
-    added = keras.layers.Add(name=scope(unit_scope, "add"))([shortcut, conv3])
-    out = keras.layers.Activation(activation, name=unit_scope)(added)
+    out = ResidualAdd(activation=activation, name=unit_scope)([shortcut, conv3])
     return out, conv3

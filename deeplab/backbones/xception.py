@@ -10,6 +10,7 @@ from deeplab.backbones.backbone import AtrousSchedule, Backbone, check_output_st
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.norm_options import NormOptions
+from deeplab.layers.residual_add import ResidualAdd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +156,9 @@ class Xception(Backbone):
                         block.depths[-1], 1, strides=stride, activation=None,
                         kernel_initializer=init, name=scope(unit_scope, "shortcut"), **common,
                     )(inputs_to_unit)
-                    x = keras.layers.Add(name=unit_scope)([residual, shortcut])
+                    x = ResidualAdd(name=unit_scope)([residual, shortcut])
                 elif block.skip == "sum":
-                    x = keras.layers.Add(name=unit_scope)([residual, inputs_to_unit])
+                    x = ResidualAdd(name=unit_scope)([residual, inputs_to_unit])
                 else:
                     x = residual
         outputs = {"features": x}

@@ -12,6 +12,8 @@ The source is exactly one of --checkpoint_path, --saved_model_dir and
 --quantized_graph_def_path. From a model, the TFLite model takes a fixed [1, h, w, 3] RGB
 0-255 image (float32, or uint8/int8 with --quantization=int8) and outputs int32 class ids
 [1, h, w] (--output=argmax) or logits (--output=logits: the GPU delegate has no ARG_MAX).
+A model trained with --quantize_delay_step converts to int8 with the ranges it learned
+(no --dataset_dir needed); post-training int8 calibrates on --dataset_dir's images.
 
 A frozen GraphDef (--quantized_graph_def_path, the original's flag) is cut between
 --input_tensor_name and --output_tensor_name, as the original's converter did. Our
@@ -109,6 +111,7 @@ def _convert_model(crop):
     from deeplab.export.calibration import record_images
     from deeplab.export.saved_model import keras_model_from_saved_model
     from deeplab.export.tflite import convert_to_tflite
+    from deeplab.quantization import quantizers
     from deeplab.runs.store import load_model
 
     if FLAGS.checkpoint_path:
@@ -116,9 +119,11 @@ def _convert_model(crop):
     else:
         model = keras_model_from_saved_model(FLAGS.saved_model_dir)
     calibration = None
-    if FLAGS.quantization == "int8":
+    # A quantization-aware model brings its own ranges: no calibration images.
+    if FLAGS.quantization == "int8" and not quantizers(model):
         if not FLAGS.dataset_dir:
-            raise ValueError("--quantization=int8 needs --dataset_dir (calibration images)")
+            raise ValueError("--quantization=int8 needs --dataset_dir (calibration images), "
+                             "unless the model was trained with --quantize_delay_step")
         calibration = record_images(FLAGS.dataset_dir, FLAGS.calibration_split, crop,
                                     FLAGS.calibration_steps, FLAGS.dataset,
                                     model.config.backbone_spec.mean_pixel)

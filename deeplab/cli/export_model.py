@@ -23,8 +23,9 @@ Both forms compute the same in-graph resize to range, padding, multi-scale and f
 --save_inference_graph also writes ``inference_graph.pbtxt`` (the graph as text, variables
 not frozen) in the version folder, or beside the ``.pb``. The model config comes from the
 checkpoint; model flags given here override it (e.g. --output_stride=8 for denser
-inference). --quantize_delay_step >= 0 (the original's quantized export) is not available
-yet.
+inference). A checkpoint trained with --quantize_delay_step exports its int8 simulation
+(FakeQuant ops with the learned ranges), as the original's quantized export did; for the
+int8 TFLite file use convert_to_tflite --checkpoint_path=... --quantization=int8.
 """
 
 from __future__ import annotations
@@ -64,11 +65,17 @@ def main(argv):
     crop = parse_int_list(FLAGS.crop_size, "crop_size") or None
     if crop is not None and len(crop) != 2:
         raise ValueError(f"--crop_size takes two values (height, width), got {crop}")
+    from deeplab.quantization import describe_quantization, quantizers, require_learned_ranges
     from deeplab.runs.store import load_model
 
     # As the original: images are padded to the crop and the image pooling is sized from
     # it (a model trained at 769 exported at 1025,2049 pools the whole image).
     model = load_model(FLAGS.checkpoint_path, **explicit_model_overrides(FLAGS, crop))
+    if quantizers(model):
+        # The export carries the int8 simulation (its FakeQuant ops), as the original's
+        # --quantize_delay_step export did; it needs learned ranges.
+        require_learned_ranges(model)
+        print(describe_quantization(model))
     options = dict(
         inference_scales=parse_float_list(FLAGS.inference_scales, "inference_scales"),
         add_flipped_images=FLAGS.add_flipped_images,

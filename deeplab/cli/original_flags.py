@@ -10,14 +10,6 @@ from __future__ import annotations
 
 from absl import flags
 
-QUANTIZE_DELAY_HELP = (
-    "The original's quantization-aware training (>= 0: fake-quant from that step). Not in "
-    "this release yet (issue \"Quantization-aware training\"); -1 (default) is float.")
-
-
-def define_quantize_delay_step() -> None:
-    flags.DEFINE_integer("quantize_delay_step", -1, QUANTIZE_DELAY_HELP)
-
 
 def define_master() -> None:
     flags.DEFINE_string("master", "", "The original's TF1 session target. Accepted; this "
@@ -43,11 +35,9 @@ def define_drop_path_keep_prob() -> None:
 
 def define_inference_original_flags(master: bool = True) -> None:
     """The original's flags an inference binary accepts without their TF1 mechanism:
-    ``--master`` (eval, vis), ``--quantize_delay_step``, ``--keep_aspect_ratio`` and
-    ``--label_weights``."""
+    ``--master`` (eval, vis), ``--keep_aspect_ratio`` and ``--label_weights``."""
     if master:
         define_master()
-    define_quantize_delay_step()
     define_keep_aspect_ratio()
     define_inference_label_weights()
 
@@ -63,11 +53,6 @@ def report_original_flags(values: flags.FlagValues, binary: str, log=print) -> N
     def given(name):
         return name in values and values[name].present
 
-    if given("quantize_delay_step") and values.quantize_delay_step >= 0:
-        raise ValueError(
-            f"--quantize_delay_step={values.quantize_delay_step}: quantization-aware training "
-            "is not in this release yet; for an int8 model use post-training quantization "
-            "(convert_to_tflite --quantization=int8), or leave the flag at -1.")
     if given("drop_path_keep_prob") and values.drop_path_keep_prob != 1.0:
         raise ValueError(f"--drop_path_keep_prob={values.drop_path_keep_prob} needs the "
                          "nas_pnasnet / nas_hnasnet backbones, which this release does not "

@@ -103,7 +103,6 @@ def define_train_flags() -> None:
     f.DEFINE_integer("num_ps_tasks", 0, "Accepted; all-reduce replaces parameter servers.")
     f.DEFINE_integer("task", 0, "Worker index; must match TF_CONFIG's.")
     original_flags.define_master()
-    original_flags.define_quantize_delay_step()
     original_flags.define_keep_aspect_ratio()
     original_flags.define_drop_path_keep_prob()
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from deeplab.data.pipeline import PreprocessConfig, make_dataset
 from deeplab.data.progress import Progress
 from deeplab.evaluation.evaluator import Evaluator, format_table, named_metrics, write_metrics
+from deeplab.quantization import describe_quantization
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +93,9 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
     """
     model = config.load_model(path)
     check_num_classes(model, descriptor, path)
+    quantized = describe_quantization(model)
+    if quantized:
+        print(quantized)
     step = checkpoint_step(path)
     evaluator = Evaluator(model, config.eval_scales, config.add_flipped_images,
                           config.sliding_window, config.eval_crop_size)
@@ -114,7 +118,8 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
     metrics.update(checkpoint=str(path), step=step, eval_split=config.eval_split,
                    eval_scales=list(config.eval_scales),
                    add_flipped_images=config.add_flipped_images,
-                   eval_crop_size=list(config.eval_crop_size or []) or None)
+                   eval_crop_size=list(config.eval_crop_size or []) or None,
+                   quantization_aware=quantized is not None)
     print(format_table(metrics, descriptor.class_names))
     written = write_metrics(config.eval_logdir, metrics, step)
     print(f"mIoU {100 * metrics['miou']:.2f}% (wrote {written})")

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from deeplab.ops import native_dilation, resize_nearest
+from deeplab.quantization import quantizers, require_learned_ranges, simulation
 from deeplab.runs.atomic import write_bytes, write_text
 
 QUANTIZATIONS = ("float", "float16", "dynamic", "int8")
@@ -57,7 +58,9 @@ def convert_to_tflite(
         output: "argmax" (int32 [1, H, W] class ids) or "logits" (float [1, H, W, C]; use
             this for the GPU delegate, which has no ARG_MAX).
         representative_images: for int8, a callable returning an iterable of RGB uint8 or
-            float [H, W, 3] images of ``crop_size`` (calibration data).
+            float [H, W, 3] images of ``crop_size`` (calibration data). Not needed for a
+            quantization-aware model (``quantize_delay_step >= 0``), whose int8 file uses
+            the ranges it learned in training.
         inference_type: int8 input/output type, "uint8" or "int8".
     """
     if quantization not in QUANTIZATIONS:
@@ -67,14 +70,41 @@ def convert_to_tflite(
     if inference_type not in INFERENCE_TYPES:
         raise ValueError(f"inference_type must be one of {INFERENCE_TYPES}, got "
                          f"{inference_type!r}.")
-    if quantization == "int8" and representative_images is None:
+    learned = quantization == "int8" and is_quantization_aware(model)
+    if quantization == "int8" and not learned and representative_images is None:
         raise ValueError("int8 quantization needs calibration images (representative data "
                          "set): pass --dataset_dir with TFRecords.")
     with tempfile.TemporaryDirectory() as directory:
-        write_conversion_saved_model(model, crop_size, output, directory)
+        # A quantization-aware model converts to int8 with the ranges it learned (its
+        # FakeQuant ops); to anything else, as the float model it also is.
+        with simulation(learned):
+            write_conversion_saved_model(model, crop_size, output, directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
+        if learned:
+            return _convert_quantization_aware(converter, output, inference_type)
         return _convert(converter, crop_size, quantization, output, representative_images,
                         inference_type)
+
+
+def is_quantization_aware(model) -> bool:
+    """Whether ``model`` was built with ``quantize_delay_step >= 0``; ValueError when its
+    checkpoint never learned the ranges (it predates the delay step)."""
+    if not quantizers(model):
+        return False
+    require_learned_ranges(model)
+    return True
+
+
+def _convert_quantization_aware(converter, output, inference_type):
+    # The graph's FakeQuant ops carry every range, so no representative data set; the
+    # converter recognises them only with the default optimization and the builtin set
+    # (TFLITE_BUILTINS_INT8 would ask for calibration data).
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.inference_input_type = getattr(tf, inference_type)
+    if output == "logits":
+        converter.inference_output_type = getattr(tf, inference_type)
+    return converter.convert()
 
 
 def write_conversion_saved_model(model, crop_size, output: str, directory: str | Path) -> None:

@@ -13,6 +13,7 @@ from deeplab.layers.conv_bn_act import (
 )
 from deeplab.layers.norm_options import NormOptions
 from deeplab.ops import resize_bilinear
+from deeplab.quantization import simulates
 
 
 @keras.saving.register_keras_serializable(package="deeplab")
@@ -157,7 +158,9 @@ class ASPP(keras.layers.Layer):
             pooled = self._image_pooling(inputs, training, pooling_size or self.pooling_size)
         outputs = [self.aspp0(inputs, training=training)]
         outputs.extend(self._apply_rate_branches(inputs, training))
-        if self.projection is not None and _is_single_pixel(pooled):
+        # Quantization-aware: the concat form, whose int8 ops TFLite has.
+        if (self.projection is not None and _is_single_pixel(pooled)
+                and not simulates(self.projection)):
             x = self._project_with_image_bias(outputs, pooled, training)
             return self.dropout_layer(x, training=training)
         if pooled is not None:

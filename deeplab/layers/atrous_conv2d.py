@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from deeplab.ops import conv2d, fixed_padding_amounts
+from deeplab.quantization import add_output_quantizer, fake_quant_weights, simulates
 
 
 @keras.saving.register_keras_serializable(package="deeplab")
@@ -47,6 +48,22 @@ class AtrousConv2D(keras.layers.Conv2D):
         if self.data_format != "channels_last":
             raise ValueError("AtrousConv2D supports channels_last only.")
         self.explicit_padding = explicit_padding
+        self.output_quantizer = None  # set by deeplab.quantization.prepare_model
+
+    def call(self, inputs, training=None):
+        if not simulates(self):
+            return super().call(inputs)
+        # Quantization-aware: the kernel rounded per output channel, the output per tensor.
+        outputs = self.convolution_op(inputs, fake_quant_weights(self.kernel))
+        if self.use_bias:
+            outputs = outputs + tf.cast(self.bias, outputs.dtype)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return self.output_quantizer(outputs, training=training)
+
+    def add_quantizers(self) -> None:
+        """Quantization-aware training: range tracking for the conv's output."""
+        add_output_quantizer(self)
 
     def convolution_op(self, inputs, kernel):
         kernel = tf.cast(kernel, inputs.dtype)

@@ -48,13 +48,17 @@ class AtrousDepthwiseConv2D(keras.layers.DepthwiseConv2D):
             )
         self.explicit_padding = explicit_padding
 
-    def call(self, inputs):
+    def convolution_op(self, inputs, kernel):
+        """The depthwise conv with ``kernel`` (this layer's, or a folded / quantized one)."""
         padding = "SAME"
         if self.explicit_padding and max(self.strides) > 1:
             inputs = _pad_fixed(inputs, self.kernel_size, self.dilation_rate)
             padding = "VALID"
-        outputs = depthwise_conv2d(inputs, tf.cast(self.kernel, inputs.dtype), self.strides,
-                                   padding, self.dilation_rate)
+        return depthwise_conv2d(inputs, tf.cast(kernel, inputs.dtype), self.strides,
+                                padding, self.dilation_rate)
+
+    def call(self, inputs):
+        outputs = self.convolution_op(inputs, self.kernel)
         if self.use_bias:
             outputs = outputs + tf.cast(self.bias, outputs.dtype)
         if self.activation is not None:

@@ -10,6 +10,7 @@ from deeplab.layers.conv_bn_act import (
     check_activation,
 )
 from deeplab.layers.norm_options import NormOptions
+from deeplab.quantization import ActivationQuantizer, build_in_scope, is_simulating
 
 PLACEMENTS = ("inside", "before")
 
@@ -116,6 +117,14 @@ class AtrousSeparableConv(keras.layers.Layer):
             name="pointwise",
             **bn,
         )
+        self.input_quantizer = None  # set by deeplab.quantization.prepare_model
+
+    def add_quantizers(self) -> None:
+        """Quantization-aware training: the activation before the depthwise conv is an op
+        of its own in TFLite, with its own int8 output (the convs quantize themselves)."""
+        if self.activation_placement == "before" and self.activation is not None:
+            self.input_quantizer = build_in_scope(
+                self, ActivationQuantizer(name="input_quantizer", dtype=self.dtype_policy))
 
     def build(self, input_shape):
         self.depthwise.build(input_shape)
@@ -125,6 +134,8 @@ class AtrousSeparableConv(keras.layers.Layer):
         x = inputs
         if self.activation_placement == "before":
             x = apply_activation(x, self.activation)
+            if self.input_quantizer is not None and is_simulating():
+                x = self.input_quantizer(x, training=training)
         x = self.depthwise(x, training=training)
         return self.pointwise(x, training=training)
 

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from deeplab.layers.atrous_conv2d import AtrousConv2D
 from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
 from deeplab.layers.norm_options import NormOptions
+from deeplab.quantization import (
+    add_output_quantizer,
+    fake_quant_weights,
+    fold_batch_norm,
+    simulates,
+)
 
 ACTIVATIONS = ("relu", "relu6", None)
 
@@ -106,6 +113,7 @@ class ConvBNAct(keras.layers.Layer):
         self.bn = None
         if use_batch_norm:
             self.bn = self.norm.batch_norm("bn", self.dtype_policy)
+        self.output_quantizer = None  # set by deeplab.quantization.prepare_model
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -113,10 +121,55 @@ class ConvBNAct(keras.layers.Layer):
             self.bn.build(self.conv.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
+        if simulates(self):
+            return self._quantized_call(inputs, training)
         x = self.conv(inputs)
         if self.bn is not None:
             x = self.bn(x, training=training)
         return apply_activation(x, self.activation)
+
+    # Quantization-aware training folds the BN into the conv: the sublayers are not
+    # prepared on their own (deeplab.quantization.prepare_model).
+    quantized_as_one_unit = True
+
+    def add_quantizers(self) -> None:
+        """Quantization-aware training: range tracking for the unit's output."""
+        add_output_quantizer(self)
+
+    def _quantized_call(self, inputs, training):
+        """The unit as TFLite's int8 kernel computes it: BN folded into the conv, the
+        folded kernel rounded per output channel, the activated output rounded per tensor.
+
+        While BN learns (``training`` and batch statistics), the kernel is folded with the
+        moving variance, which inference will use, and the conv output is rescaled by
+        ``sigma_moving / sigma_batch`` and shifted by the batch mean, so the unit still
+        normalises with batch statistics, as the original's ``fold_batch_norms``
+        (Jacob et al. 2018, section 3.2) did before its BN freeze.
+        """
+        depthwise = self.filters is None
+        kernel = self.conv.kernel
+        if self.bn is None:
+            y = self.conv.convolution_op(inputs, fake_quant_weights(kernel, depthwise))
+            y = y + tf.cast(self.conv.bias, y.dtype)
+            return self.output_quantizer(apply_activation(y, self.activation), training=training)
+        bn = self.bn
+        gamma = bn.gamma if bn.scale else tf.ones_like(bn.moving_mean)
+        beta = bn.beta if bn.center else tf.zeros_like(bn.moving_mean)
+        # Read once: the BN call below updates the moving statistics, and the correction
+        # must undo exactly the variance the kernel was folded with.
+        moving_variance = tf.identity(bn.moving_variance)
+        folded, bias = fold_batch_norm(kernel, gamma, beta, bn.moving_mean, moving_variance,
+                                       bn.epsilon, depthwise)
+        y = self.conv.convolution_op(inputs, fake_quant_weights(folded, depthwise))
+        if bn.uses_batch_statistics(training):
+            unfolded = self.conv(inputs)
+            bn(unfolded, training=True)  # updates the moving statistics
+            mean, variance = (tf.reshape(m, [-1]) for m in bn._moments(unfolded, None))
+            batch_sigma = tf.sqrt(variance + bn.epsilon)
+            y = y * tf.cast(tf.sqrt(moving_variance + bn.epsilon) / batch_sigma, y.dtype)
+            bias = beta - gamma * mean / batch_sigma
+        y = y + tf.cast(bias, y.dtype)
+        return self.output_quantizer(apply_activation(y, self.activation), training=training)
 
     def compute_output_shape(self, input_shape):
         return self.conv.compute_output_shape(input_shape)

@@ -40,6 +40,10 @@ class DUC(keras.layers.Layer):
         Wang et al., "Understanding Convolution for Semantic Segmentation", WACV 2018.
     """
 
+    # Quantization-aware training refuses this layer (prepare_model):
+    # its branch sum and reshapes have no int8 form here yet.
+    quantization_aware = False
+
     def __init__(
         self,
         num_classes: int,

@@ -37,6 +37,10 @@ class MultiRateLogits(keras.layers.Layer):
         Atrous Convolution, and Fully Connected CRFs" (TPAMI 2017), ASPP-L.
     """
 
+    # Quantization-aware training refuses this layer (prepare_model):
+    # the sum of its logits convs has no int8 form here yet.
+    quantization_aware = False
+
     def __init__(self, num_classes: int, atrous_rates: Sequence[int], kernel_size: int = 1,
                  weight_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)

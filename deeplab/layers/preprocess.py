@@ -5,8 +5,18 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from deeplab.ops import depthwise_conv2d
+from deeplab.quantization import (
+    ActivationQuantizer,
+    add_output_quantizer,
+    build_in_scope,
+    fake_quant_weights,
+    simulates,
+)
+
 MODES = ("unit_range", "imagenet_mean")
 IMAGENET_MEAN_RGB = (123.15, 115.90, 103.06)
+PIXEL_RANGE = (0.0, 255.0)
 
 
 @keras.saving.register_keras_serializable(package="deeplab")
@@ -31,14 +41,34 @@ class Preprocess(keras.layers.Layer):
         if mode not in MODES:
             raise ValueError(f"Preprocess: mode must be one of {MODES}, got {mode!r}.")
         self.mode = mode
+        self.input_quantizer = self.output_quantizer = None  # set by prepare_model
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         x = tf.cast(inputs, self.compute_dtype)
+        scale, offset = self._affine(x.shape[-1])
+        if not simulates(self):
+            if self.mode == "unit_range":
+                return x * scale - 1.0
+            return x + tf.constant(offset, x.dtype)
+        # Quantization-aware: 8-bit pixels in, and the affine map as a 1x1 depthwise conv,
+        # which TFLite runs in int8 (a MUL and an ADD by constants stay float there).
+        x = self.input_quantizer(x)
+        kernel = fake_quant_weights(tf.fill([1, 1, x.shape[-1], 1], scale), depthwise=True)
+        x = depthwise_conv2d(x, tf.cast(kernel, x.dtype)) + tf.constant(offset, x.dtype)
+        return self.output_quantizer(x, training=training)
+
+    def _affine(self, channels: int) -> tuple[float, list[float]]:
+        """(scale, per-channel offset) of the preprocessing ``x * scale + offset``."""
         if self.mode == "unit_range":
-            return x * (2.0 / 255.0) - 1.0
-        channels = x.shape[-1]
+            return 2.0 / 255.0, [-1.0] * channels
         mean = list(IMAGENET_MEAN_RGB[:channels]) + [0.0] * max(0, channels - 3)
-        return x - tf.constant(mean, dtype=x.dtype)
+        return 1.0, [-m for m in mean]
+
+    def add_quantizers(self) -> None:
+        """Quantization-aware training: 0-255 input pixels, a learned output range."""
+        self.input_quantizer = build_in_scope(
+            self, ActivationQuantizer(fixed_range=PIXEL_RANGE, name="input_quantizer"))
+        add_output_quantizer(self)
 
     def compute_output_shape(self, input_shape):
         return input_shape

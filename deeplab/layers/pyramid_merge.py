@@ -23,6 +23,10 @@ class PyramidMerge(keras.layers.Layer):
         0.5
     """
 
+    # Quantization-aware training refuses this layer (prepare_model):
+    # merging scales is float-only, as the original's quantized eval.
+    quantization_aware = False
+
     def __init__(self, method: str = "max", **kwargs):
         super().__init__(**kwargs)
         if method not in METHODS:

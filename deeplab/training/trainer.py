@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tempfile
 import time
@@ -13,6 +14,7 @@ import tensorflow as tf
 
 from deeplab.data.progress import format_duration
 from deeplab.model import DeepLab
+from deeplab.quantization import simulation
 from deeplab.runs.lock import RunLock
 from deeplab.runs.store import checkpoint_prefixes, checkpoint_weights, write_run_config
 from deeplab.training.initialization import initialize_from_checkpoint
@@ -108,9 +110,9 @@ class Trainer:
             self.head = self.model if at_input_size else self.model.training_logits_model()
             self.optimizer = self._optimizer()
             self.optimizer.build(self.model.trainable_variables)
-        self._compute_gradients = (
-            tf.function(self._loss_and_gradients, jit_compile=True) if config.xla
-            else self._loss_and_gradients)
+        # One traced step per arithmetic: float, and int8-simulated from
+        # --quantize_delay_step on (the simulation is chosen when a step is traced).
+        self._step_functions = {}
         self.multipliers = gradient_multipliers(
             [v.path for v in self.model.trainable_variables],
             self.model.last_layer_prefixes(config.last_layers_contain_logits_only),
@@ -214,8 +216,8 @@ class Trainer:
         grads = tape.gradient(scaled, self.model.trainable_variables)
         return loss, regularization, grads
 
-    def _replica_step(self, images, labels):
-        loss, regularization, grads = self._compute_gradients(images, labels)
+    def _replica_step(self, compute_gradients, images, labels):
+        loss, regularization, grads = compute_gradients(images, labels)
         variables = self.model.trainable_variables
         grads = [g * self.multipliers[v.path] if v.path in self.multipliers and g is not None
                  else g for g, v in zip(grads, variables)]
@@ -223,10 +225,26 @@ class Trainer:
         self.optimizer.apply(grads, variables)
         return loss, regularization
 
-    @tf.function
+    def quantized_at(self, step: int) -> bool:
+        """Whether the step after ``step`` completed ones simulates int8 (the original's
+        ``global_step >= quant_delay``)."""
+        delay = self.config.model.quantize_delay_step
+        return 0 <= delay <= step
+
     def train_step(self, batch):
-        loss, regularization = self.strategy.run(
-            self._replica_step, args=(batch["image"], batch["label"]))
+        """One step on a distributed batch; returns (mean loss, mean regularization)."""
+        quantized = self.quantized_at(self.step)
+        if quantized not in self._step_functions:
+            self._step_functions[quantized] = tf.function(
+                functools.partial(self._distributed_step, quantized))
+        return self._step_functions[quantized](batch)
+
+    def _distributed_step(self, quantized, batch):
+        compute_gradients = (tf.function(self._loss_and_gradients, jit_compile=True)
+                             if self.config.xla else self._loss_and_gradients)
+        with simulation(quantized):
+            loss, regularization = self.strategy.run(
+                self._replica_step, args=(compute_gradients, batch["image"], batch["label"]))
         mean = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
         reg = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, regularization, axis=None)
         return mean, reg
@@ -344,6 +362,10 @@ class Trainer:
         loss = reg = float("nan")
         while step < c.training_number_of_steps:
             batch = next(iterator)
+            if self.quantized_at(step) and not self._step_functions.get(True):
+                self.log(f"step {step + 1}: quantization-aware training from here on "
+                         f"(--quantize_delay_step={c.model.quantize_delay_step}): BN folded, "
+                         "int8 weights and activations simulated")
             if profile is not None:
                 profile.before_step(step)
             loss, reg = self._checked_step(batch)
