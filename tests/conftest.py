@@ -44,3 +44,14 @@ def _float32_policy():
     """Tests that switch to mixed precision must not leak it into others."""
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A synthetic data set of 32x32 images (16 train, 4 val, 2 shards) for trainer tests."""
+    from deeplab.data.synthetic import SyntheticConfig, build_synthetic
+
+    directory = tmp_path_factory.mktemp("synthetic")
+    build_synthetic(str(directory), SyntheticConfig(splits_to_sizes={"train": 16, "val": 4},
+                                                    height=32, width=32), num_shards=2)
+    return directory

@@ -13,21 +13,12 @@ import numpy as np
 import pytest
 
 from deeplab.config import ModelConfig
-from deeplab.data.synthetic import SyntheticConfig, build_synthetic
 from deeplab.training.train_config import TrainConfig
 from deeplab.training.trainer import Trainer, TrainingDiverged
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 SMALL_MODEL = ["--depth_multiplier=0.35", "--decoder_output_stride=4", "--batch_norm_decay=0.9"]
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("synthetic")
-    build_synthetic(str(directory), SyntheticConfig(splits_to_sizes={"train": 16, "val": 4},
-                                                    height=32, width=32), num_shards=2)
-    return directory
 
 
 def tiny_config(data, logdir, **fields):

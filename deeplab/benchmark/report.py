@@ -39,7 +39,8 @@ def _tflite_goal_lines(goals: dict) -> list[str]:
     lines = []
     for name, goal in goals.items():
         met = "met" if goal["median"] <= goal["target"] else "NOT met"
-        lines.append(f"- our {goal['ours']} export over {name}: {goal['median']:.3f} "
+        lines.append(f"- our {goal['ours']} export over {goal.get('file', name)}: "
+                     f"{goal['median']:.3f} "
                      f"({goal['ours_ms']} vs {goal['original_ms']} ms; median of "
                      f"{goal['rounds']} interleaved rounds, range {goal['low']:.3f}-"
                      f"{goal['high']:.3f}; {goal['threads']} threads; target <= "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -68,9 +69,11 @@ def _convert_for_timing(model, crop_size, quantization: str, output: str,
 
 
 # The TFLite targets: (original file, our quantization, our output, max ratio).
+# "qat" is the quantization-aware model (--quantize_delay_step) exported to int8.
 SAME_WEIGHTS_GOALS = (
     ("deeplabv3_257_mv_gpu.tflite", "float", "logits", 0.9),
     ("deeplabv3_mnv2_pascal_quant.tflite", "int8", "argmax", 0.8),
+    ("deeplabv3_mnv2_pascal_quant.tflite", "qat", "argmax", 0.8),
 )
 
 
@@ -86,8 +89,17 @@ def export_same_weights(path: str, quantization: str, output: str,
     from deeplab.weights.tflite_import import import_tflite_weights, infer_model_config
 
     config = infer_model_config(path)
+    if quantization == "qat":
+        config = dataclasses.replace(config, quantize_delay_step=0, fine_tune_batch_norm=False)
     model = build_deeplab(config)
     import_tflite_weights(model, path)
+    if quantization == "qat":
+        # Ranges from training-mode calls on random images (speed does not depend on them).
+        rng = np.random.default_rng(0)
+        for _ in range(calibration_images):
+            model(rng.uniform(0, 255, (1, *config.crop_size, 3)).astype("float32"),
+                  training=True)
+        return _convert_for_timing(model, config.crop_size, "int8", output, 0)
     return _convert_for_timing(model, config.crop_size, quantization, output,
                                calibration_images)
 
@@ -128,12 +140,15 @@ def same_weights_goals(reference_paths, threads: int = 2, rounds: int = 30, log=
             continue
         log(f"tflite same weights: {name} vs our {quantization} export")
         ours = export_same_weights(by_name[name], quantization, output)
+        key = name if quantization != "qat" else f"{name} (QAT)"
         calls = {"original": _interpreter_with_random_input(by_name[name], threads).invoke,
                  "ours": _interpreter_with_random_input(ours, threads).invoke}
         times = interleaved_times(calls, rounds)
         ratio = summarise([t["ours"] / t["original"] for t in times])
-        goals[name] = {
-            **ratio, "target": target, "ours": f"{quantization} ({output})", "threads": threads,
+        kind = "quantization-aware int8" if quantization == "qat" else quantization
+        goals[key] = {
+            **ratio, "target": target, "ours": f"{kind} ({output})", "threads": threads,
+            "file": name,
             "original_ms": round(1000 * float(np.median([t["original"] for t in times])), 2),
             "ours_ms": round(1000 * float(np.median([t["ours"] for t in times])), 2),
         }

@@ -18,13 +18,15 @@ class ActivationQuantizer(keras.layers.Layer):
 
     While training (``training=True``) each batch's min and max (widened to contain 0)
     update the range by an exponential moving average, and the updated range rounds the
-    batch, as the TF1 original's ``MovingAvgQuantize``. One difference: the first batch
-    this layer sees sets the range outright (the original started every range at
-    [-6, 6] and needed thousands of steps to forget it; with ``--quantize_delay_step=0``,
-    its own recipe, the first steps trained against that arbitrary range). Until a batch
-    has been seen the range is the original's [-6, 6], which :func:`unlearned_quantizers`
-    reports. In inference the stored range is used as it is. Outside
-    :func:`deeplab.quantization.simulation` the layer is the identity.
+    batch, as the TF1 original's ``MovingAvgQuantize``. One difference: the decay follows
+    ``tf.train.ExponentialMovingAverage``'s ``num_updates`` schedule, ``min(decay,
+    n / (n + 9))`` after n batches, so the first batch sets the range and the next ones
+    weigh in almost evenly until the decay reaches its value. The original started every
+    range at [-6, 6] with the full decay and needed thousands of steps to forget it; with
+    ``--quantize_delay_step=0``, its own recipe, the first steps trained against that
+    arbitrary range. Until a batch has been seen the range is the original's [-6, 6], which
+    :func:`unlearned_quantizers` reports. In inference the stored range is used as it is.
+    Outside :func:`deeplab.quantization.simulation` the layer is the identity.
 
     Args:
         decay: the moving average's decay.
@@ -73,11 +75,13 @@ class ActivationQuantizer(keras.layers.Layer):
     def _update_range(self, x):
         batch_min = tf.minimum(tf.reduce_min(x), 0.0)
         batch_max = tf.maximum(tf.reduce_max(x), 0.0)
-        first = tf.equal(self.observed.value, 0.0)
-        minimum = tf.where(first, batch_min,
-                           self.decay * self.minimum.value + (1 - self.decay) * batch_min)
-        maximum = tf.where(first, batch_max,
-                           self.decay * self.maximum.value + (1 - self.decay) * batch_max)
+        # tf.train.ExponentialMovingAverage's num_updates schedule: the first batch sets
+        # the range (decay 0), the next ones weigh in almost evenly, and the decay reaches
+        # its value after about 10 / (1 - decay) batches.
+        seen = self.observed.value
+        decay = tf.minimum(self.decay, seen / (seen + 9.0))
+        minimum = decay * self.minimum.value + (1 - decay) * batch_min
+        maximum = decay * self.maximum.value + (1 - decay) * batch_max
         self.minimum.assign(minimum)
         self.maximum.assign(maximum)
         self.observed.assign_add(1.0)

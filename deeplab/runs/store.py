@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from deeplab.config import ModelConfig
 from deeplab.model import DeepLab
+from deeplab.quantization import quantizers
 from deeplab.runs.atomic import atomic_path, write_text
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -170,5 +172,17 @@ def load_model(path: str | Path, **overrides) -> DeepLab:
                 f"{config_path.name} side by side (scripts/import_weights.py writes both)."
             )
     model = DeepLab(read_config(config_path, overrides))
-    model.load_weights(str(path))
+    try:
+        model.load_weights(str(path))
+    except ValueError:
+        if not quantizers(model):
+            raise
+        # A float model's file read into a quantization-aware one (--quantize_delay_step
+        # given now): the weights by path; the ranges stay to be learned.
+        float_model = DeepLab(dataclasses.replace(model.config, quantize_delay_step=-1))
+        float_model.load_weights(str(path))
+        by_path = {v.path: v for v in float_model.weights}
+        for variable in model.weights:
+            if variable.path in by_path:
+                variable.assign(by_path[variable.path])
     return model
