@@ -257,7 +257,8 @@ def test_export_clis(tmp_path):
         capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode != 0
     assert bad.stderr.strip().splitlines()[-1] == (
-        "convert_to_tflite: --quantization=int8 needs --dataset_dir (calibration images)")
+        "convert_to_tflite: --quantization=int8 needs --dataset_dir (calibration images), "
+        "unless the model was trained with --quantize_delay_step")
 
 
 def test_saved_model_cli_runs_the_export(exported, tmp_path):

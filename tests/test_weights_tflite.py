@@ -19,6 +19,7 @@ from deeplab.weights.tflite_import import (
 
 GPU_257 = "tflite/deeplabv3_257_mv_gpu.tflite"
 QUANT_513 = "tflite/deeplabv3_mnv2_pascal_quant.tflite"
+QUANT_DM05 = "tflite/deeplabv3_mnv2_dm05_pascal_quant.tflite"
 VAINF = ["0", "1", "20", "23", "60", "114"]
 
 
@@ -89,12 +90,15 @@ def test_gpu_257_logits_match_the_reference_interpreter(gpu_model, reference_dir
         assert (ours.argmax(-1) == reference.argmax(-1)).mean() >= 0.999
 
 
-@pytest.fixture(scope="module")
-def quant_results(reference_dir):
-    """Confusion matrices of our float import and of the reference uint8 interpreter."""
-    path = reference_file(reference_dir, QUANT_513)
+@pytest.fixture(scope="module", params=[(QUANT_513, 1.0), (QUANT_DM05, 0.5)],
+                ids=["depth_1.0", "depth_0.5"])
+def quant_results(request, reference_dir):
+    """(label, our float import's labels, the reference uint8 interpreter's labels) of each
+    VOC pair, for the 1.0 and the 0.5 depth-multiplier files."""
+    file, depth_multiplier = request.param
+    path = reference_file(reference_dir, file)
     config = infer_model_config(path)
-    assert (config.depth_multiplier, config.output_stride) == (1.0, 16)
+    assert (config.depth_multiplier, config.output_stride) == (depth_multiplier, 16)
     model = DeepLab(config)
     import_tflite_weights(model, path)
     it = interpreter(path)
@@ -118,16 +122,26 @@ def _miou(results, index):
     return segmentation_metrics(matrix)["miou"]
 
 
-def test_quantised_513_import_agrees_with_the_reference_interpreter(quant_results):
+# Float (ours) vs uint8 arithmetic on 2007_000063, whose chair borders the background with
+# close classes, and over all seven pairs: measured 97.6 % / 99.5 % for the 1.0 file and
+# 92.3 % / 98.7 % for the 0.5 one (its smaller margins flip more boundary pixels).
+CHAIR_AGREEMENT = {1.0: 0.97, 0.5: 0.92}
+MEAN_AGREEMENT = {1.0: 0.99, 0.5: 0.985}
+
+
+def test_quantised_513_import_agrees_with_the_reference_interpreter(quant_results, request):
+    depth_multiplier = request.node.callspec.params["quant_results"][1]
     our_miou, reference_miou = _miou(quant_results, 1), _miou(quant_results, 2)
-    print(f"VOC pairs mIoU: ours (float, imported) {our_miou:.4f}, reference uint8 "
-          f"interpreter {reference_miou:.4f}")
+    agreement = [(ours == reference).mean() for _, ours, reference in quant_results]
+    print(f"VOC pairs mIoU (depth {depth_multiplier}): ours (float, imported) {our_miou:.4f}, "
+          f"reference uint8 interpreter {reference_miou:.4f}; pixel agreement "
+          f"{np.round(agreement, 4)}")
     assert reference_miou > 0.85  # verified_notes.md: 0.904 with its own resize protocol
     # Dequantised float vs uint8 arithmetic: pixels differ only where classes are close
-    # (measured: 99.6-99.9 % on the vainf crops, 97.6 % on 2007_000063's chair).
-    agreement = [(ours == reference).mean() for _, ours, reference in quant_results]
-    assert min(agreement) >= 0.97
-    assert np.mean(agreement) >= 0.99
+    # (measured 99.6-99.9 % on the six vainf crops for both files).
+    assert min(agreement[:6]) >= 0.99
+    assert agreement[6] >= CHAIR_AGREEMENT[depth_multiplier]
+    assert np.mean(agreement) >= MEAN_AGREEMENT[depth_multiplier]
     assert abs(our_miou - reference_miou) < 0.005
 
 
@@ -137,6 +151,8 @@ def test_quantised_513_import_agrees_with_the_reference_interpreter(quant_result
     "was trained with quantisation in the loop, and the gap sits on one image "
     "(2007_000063, chair vs background)",
 )
+@pytest.mark.parametrize("quant_results", [(QUANT_513, 1.0)], ids=["depth_1.0"],
+                         indirect=True)
 def test_quantised_513_float_import_reaches_the_reference_miou(quant_results):
     assert _miou(quant_results, 1) >= _miou(quant_results, 2)
 

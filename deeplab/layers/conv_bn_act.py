@@ -63,6 +63,10 @@ class ConvBNAct(keras.layers.Layer):
         (1, 33, 33, 256)
     """
 
+    # Quantization-aware training folds the BN into the conv: the sublayers are not
+    # prepared on their own (deeplab.quantization.prepare_model).
+    quantized_as_one_unit = True
+
     def __init__(
         self,
         filters: int | None,
@@ -127,10 +131,6 @@ class ConvBNAct(keras.layers.Layer):
         if self.bn is not None:
             x = self.bn(x, training=training)
         return apply_activation(x, self.activation)
-
-    # Quantization-aware training folds the BN into the conv: the sublayers are not
-    # prepared on their own (deeplab.quantization.prepare_model).
-    quantized_as_one_unit = True
 
     def add_quantizers(self) -> None:
         """Quantization-aware training: range tracking for the unit's output."""
