@@ -347,3 +347,62 @@ def test_eval_binary_runs_the_simulation_and_says_so(tiny_data, qat_run, tmp_pat
         labels = np.argmax(trainer.model(batch["image"], training=False), -1)[0]
         matrix += confusion_matrix(np.asarray(batch["label"])[0, ..., 0], labels, 6)
     assert metrics["miou"] == pytest.approx(segmentation_metrics(matrix)["miou"], abs=1e-6)
+
+
+REPLICAS_SCRIPT = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from deeplab import quantization
+from deeplab.config import ModelConfig
+from deeplab.training.train_config import TrainConfig
+from deeplab.training.trainer import Trainer
+model = ModelConfig(num_classes=6, depth_multiplier=0.35, crop_size=(33, 33),
+                    mobilenet_final_layer=4, head="none", quantize_delay_step=1)
+config = TrainConfig(model, sys.argv[1], sys.argv[2], train_crop_size=(33, 33),
+                     train_batch_size=4, training_number_of_steps=2)
+trainer = Trainer(config, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+trainer.ignore_label = 255
+rng = np.random.default_rng(0)
+batch = {"image": rng.uniform(0, 255, (4, 33, 33, 3)).astype("float32"),
+         "label": rng.integers(0, 6, (4, 33, 33, 1)).astype("int32")}
+batches = iter(trainer.strategy.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensors(batch).repeat()))
+for _ in range(2):
+    trainer.train_step(next(batches))
+    print(sorted({float(q.observed.numpy()) for q in quantization.quantizers(trainer.model)}))
+"""
+
+
+def test_two_replicas_train_float_before_the_delay(tiny_data, tmp_path):
+    """MirroredStrategy traces each replica in its own thread; the float step must be float
+    there too (a context set around strategy.run did not reach those threads)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run([sys.executable, "-c", REPLICAS_SCRIPT, str(tiny_data),
+                             str(tmp_path)], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-3:-1] == ["[0.0]", "[1.0]"]
+
+
+def test_mixed_precision_simulates_in_float32_and_trains():
+    """Under mixed_float16 the folding and FakeQuant run in float32 (FakeQuant has no
+    float16 kernel); the ranges are float32 variables, never autocast."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = build_deeplab(tiny_config(quantize_delay_step=0))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 33, 33, 3)).astype("float32")
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(logits))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert logits.dtype == tf.float32 and np.isfinite(float(loss))
+    assert all(g is not None and np.isfinite(np.asarray(g, np.float32)).all() for g in grads)
+    trackers = quantization.quantizers(model)
+    assert {q.minimum.dtype for q in trackers} == {"float32"}
+    assert {float(q.observed.numpy()) for q in trackers} == {1.0}

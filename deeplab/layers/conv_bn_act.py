@@ -153,18 +153,23 @@ class ConvBNAct(keras.layers.Layer):
             y = y + tf.cast(self.conv.bias, y.dtype)
             return self.output_quantizer(apply_activation(y, self.activation), training=training)
         bn = self.bn
-        gamma = bn.gamma if bn.scale else tf.ones_like(bn.moving_mean)
-        beta = bn.beta if bn.center else tf.zeros_like(bn.moving_mean)
+
+        def float32(value):  # the folding and rounding in float32 under mixed precision
+            return tf.cast(value, tf.float32)
+
+        gamma = float32(bn.gamma if bn.scale else tf.ones_like(bn.moving_mean))
+        beta = float32(bn.beta if bn.center else tf.zeros_like(bn.moving_mean))
         # Read once: the BN call below updates the moving statistics, and the correction
         # must undo exactly the variance the kernel was folded with.
-        moving_variance = tf.identity(bn.moving_variance)
-        folded, bias = fold_batch_norm(kernel, gamma, beta, bn.moving_mean, moving_variance,
-                                       bn.epsilon, depthwise)
+        moving_variance = float32(tf.identity(bn.moving_variance))
+        folded, bias = fold_batch_norm(float32(kernel), gamma, beta, float32(bn.moving_mean),
+                                       moving_variance, bn.epsilon, depthwise)
         y = self.conv.convolution_op(inputs, fake_quant_weights(folded, depthwise))
         if bn.uses_batch_statistics(training):
             unfolded = self.conv(inputs)
             bn(unfolded, training=True)  # updates the moving statistics
-            mean, variance = (tf.reshape(m, [-1]) for m in bn._moments(unfolded, None))
+            mean, variance = (float32(tf.reshape(m, [-1]))
+                              for m in bn._moments(unfolded, None))
             batch_sigma = tf.sqrt(variance + bn.epsilon)
             y = y * tf.cast(tf.sqrt(moving_variance + bn.epsilon) / batch_sigma, y.dtype)
             bias = beta - gamma * mean / batch_sigma

@@ -50,14 +50,16 @@ class ActivationQuantizer(keras.layers.Layer):
     def build(self, input_shape=None):
         if self.fixed_range is None:
             low, high = INITIAL_RANGE
-            common = dict(shape=(), trainable=False, dtype="float32")
-            self.minimum = self.add_weight(name="min", aggregation="mean",
-                                           initializer=keras.initializers.Constant(low), **common)
-            self.maximum = self.add_weight(name="max", aggregation="mean",
-                                           initializer=keras.initializers.Constant(high), **common)
+            # float32 under mixed precision too (no autocast: FakeQuant takes float32);
+            # replicas assign the mean of their values.
+            common = dict(shape=(), trainable=False, dtype="float32", autocast=False,
+                          aggregation="mean")
+            self.minimum = self.add_weight(name="min", **common,
+                                           initializer=keras.initializers.Constant(low))
+            self.maximum = self.add_weight(name="max", **common,
+                                           initializer=keras.initializers.Constant(high))
             # Batches seen; 0 means the range was never learned.
-            self.observed = self.add_weight(name="observed", initializer="zeros",
-                                            aggregation="only_first_replica", **common)
+            self.observed = self.add_weight(name="observed", initializer="zeros", **common)
         self.built = True
 
     def call(self, inputs, training=None):
@@ -84,7 +86,7 @@ class ActivationQuantizer(keras.layers.Layer):
         maximum = decay * self.maximum.value + (1 - decay) * batch_max
         self.minimum.assign(minimum)
         self.maximum.assign(maximum)
-        self.observed.assign_add(1.0)
+        self.observed.assign(seen + 1.0)  # the same on every replica
         return tf.stop_gradient(minimum), tf.stop_gradient(maximum)
 
     def compute_output_shape(self, input_shape):

@@ -47,6 +47,7 @@ def fake_quant_weights(kernel: tf.Tensor, depthwise: bool = False) -> tf.Tensor:
     The range is taken from the kernel itself and not differentiated (the straight-through
     estimator passes the gradient to the float kernel inside the range).
     """
+    kernel = tf.cast(kernel, tf.float32)  # FakeQuant takes float32 (mixed precision)
     if depthwise:
         kernel = tf.transpose(kernel, [0, 1, 3, 2])
     bound = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(kernel), axis=[0, 1, 2]),

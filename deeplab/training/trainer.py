@@ -216,8 +216,11 @@ class Trainer:
         grads = tape.gradient(scaled, self.model.trainable_variables)
         return loss, regularization, grads
 
-    def _replica_step(self, compute_gradients, images, labels):
-        loss, regularization, grads = compute_gradients(images, labels)
+    def _replica_step(self, quantized, compute_gradients, images, labels):
+        # Entered here, in the replica's own thread: MirroredStrategy traces each replica
+        # in a thread of its own, which does not inherit the caller's context.
+        with simulation(quantized):
+            loss, regularization, grads = compute_gradients(images, labels)
         variables = self.model.trainable_variables
         grads = [g * self.multipliers[v.path] if v.path in self.multipliers and g is not None
                  else g for g, v in zip(grads, variables)]
@@ -242,9 +245,9 @@ class Trainer:
     def _distributed_step(self, quantized, batch):
         compute_gradients = (tf.function(self._loss_and_gradients, jit_compile=True)
                              if self.config.xla else self._loss_and_gradients)
-        with simulation(quantized):
-            loss, regularization = self.strategy.run(
-                self._replica_step, args=(compute_gradients, batch["image"], batch["label"]))
+        loss, regularization = self.strategy.run(
+            self._replica_step,
+            args=(quantized, compute_gradients, batch["image"], batch["label"]))
         mean = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
         reg = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, regularization, axis=None)
         return mean, reg
