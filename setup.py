@@ -11,6 +11,8 @@ setup(
     ),
     python_requires=">=3.10",
     packages=find_packages(include=["deeplab", "deeplab.*"]),
+    # The Dense Prediction Cell structures shipped with the package.
+    package_data={"deeplab.heads": ["cells/*.json"]},
     install_requires=[
         "tensorflow>=2.20,<2.22",
         "tensorboard",

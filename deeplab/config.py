@@ -12,18 +12,13 @@ from deeplab.layers.pyramid_merge import METHODS as MERGE_METHODS
 
 DUC_VARIANTS = ("conv", "aspp")
 KSAC_MERGES = ("concat", "sum")
-# The original's flags for model families this release does not have yet (MobileNetV3's
-# LR-ASPP head, the Dense Prediction Cell, NAS backbones): they parse, and a value other
-# than the default fails naming what it needs instead of being ignored.
+# The original's flags for model families this release does not have yet (NAS
+# backbones): they parse, and a value other than the default fails naming what it needs
+# instead of being ignored.
 NEEDS_MISSING_VARIANT = {
-    "dense_prediction_cell_json": "the Dense Prediction Cell head (xception_71 DPC)",
     "nas_stem_output_num_conv_filters": "the nas_pnasnet / nas_hnasnet backbones",
     "nas_use_classification_head": "the nas_pnasnet / nas_hnasnet backbones",
     "nas_remove_os32_stride": "the nas_pnasnet / nas_hnasnet backbones",
-    "aspp_with_squeeze_and_excitation": "the LR-ASPP head of mobilenet_v3_*_seg",
-    "image_se_uses_qsigmoid": "the LR-ASPP head of mobilenet_v3_*_seg",
-    "decoder_use_sum_merge": "the LR-ASPP decoder of mobilenet_v3_*_seg",
-    "decoder_output_is_logits": "the LR-ASPP decoder of mobilenet_v3_*_seg",
 }
 
 
@@ -78,7 +73,8 @@ class ModelConfig:
             atrous branches (the MobileNetV2 default); "auto" picks rates from
             ``crop_size`` (resolution-aware geometric rule, needs crop_size).
         multi_grid: unit rates of the last block (Xception/ResNet), e.g. (1, 2, 4).
-        head: "aspp", "ksac" (shared-kernel ASPP) or "none" (logits on backbone features).
+        head: "aspp", "ksac" (shared-kernel ASPP), "dpc" (Dense Prediction Cell) or "none"
+            (logits on backbone features).
         decoder_output_stride: DeepLabv3+ decoder end point strides, descending, e.g. (4,).
         upsampling: "bilinear" (align-corners resize of the logits) or "duc".
         duc_variant: "conv" (one conv to d²·L) or "aspp" (sum of 3x3 at 6/12/18/24).
@@ -114,8 +110,13 @@ class ModelConfig:
         quantize_delay_step: >= 0 makes the model quantization-aware
             (:mod:`deeplab.quantization`): training simulates int8 inference from that
             step on; inference (eval, export) simulates it always. -1: float.
-        dense_prediction_cell_json ... image_se_uses_qsigmoid: the original's flags for
-            model families not in this release yet (``NEEDS_MISSING_VARIANT``).
+        aspp_with_squeeze_and_excitation, image_se_uses_qsigmoid, decoder_use_sum_merge,
+            decoder_output_is_logits: MobileNetV3's LR-ASPP head as the original's flags
+            express it (see :class:`deeplab.layers.ASPP` and :class:`deeplab.layers.Decoder`).
+        dense_prediction_cell_json: the DPC head's cell (the original's JSON); giving it
+            selects ``head="dpc"`` as the original's flag did.
+        nas_*: the original's flags for the NAS backbones, not in this release yet
+            (``NEEDS_MISSING_VARIANT``).
     """
 
     model_variant: str = _flag("mobilenet_v2", "Backbone.", "enum", choices=_backbone_names)
@@ -174,8 +175,8 @@ class ModelConfig:
         "activations simulated); eval, vis and export then run the int8 model. -1: float.",
         "int")
     dense_prediction_cell_json: str = _flag(
-        "", "Dense Prediction Cell JSON (needs the DPC head, not in this release yet).",
-        "string")
+        "", "Dense Prediction Cell JSON in the original's format; selects the DPC head "
+        "(--head=dpc without it uses the packaged Cityscapes cell).", "string")
     nas_stem_output_num_conv_filters: int = _flag(
         20, "NAS stem filters (needs the nas_* backbones, not in this release yet).", "int")
     nas_use_classification_head: bool = _flag(
@@ -185,17 +186,16 @@ class ModelConfig:
         False, "NAS: drop the stride-32 stage (needs the nas_* backbones, not in this "
         "release yet).", "bool")
     aspp_with_squeeze_and_excitation: bool = _flag(
-        False, "LR-ASPP's sigmoid gate (needs mobilenet_v3_*_seg, not in this release yet).",
+        False, "LR-ASPP: the image pooling branch is a sigmoid gate on the ASPP output.",
         "bool")
     image_se_uses_qsigmoid: bool = _flag(
-        False, "LR-ASPP's hard sigmoid (needs mobilenet_v3_*_seg, not in this release yet).",
-        "bool")
+        False, "LR-ASPP: the gate is a hard sigmoid, relu6(x + 3) * 0.16667.", "bool")
     decoder_use_sum_merge: bool = _flag(
-        False, "LR-ASPP decoder sum merge (needs mobilenet_v3_*_seg, not in this release "
-        "yet).", "bool")
+        False, "LR-ASPP: the decoder adds a conv of the encoder features to the projected "
+        "low-level features.", "bool")
     decoder_output_is_logits: bool = _flag(
-        False, "LR-ASPP decoder outputs logits (needs mobilenet_v3_*_seg, not in this "
-        "release yet).", "bool")
+        False, "LR-ASPP: the sum-merge decoder's linear 1x1 convs give the logits "
+        "(--decoder_filters = classes).", "bool")
 
     def __post_init__(self):
         self.crop_size = _pair(self.crop_size, "crop_size")
@@ -205,6 +205,8 @@ class ModelConfig:
         self.image_pooling_stride = _pair(self.image_pooling_stride, "image_pooling_stride")
         self.multi_grid = _ints(self.multi_grid) or None
         self.image_pyramid = _floats(self.image_pyramid) or None
+        if self.dense_prediction_cell_json and self.head == "aspp":
+            self.head = "dpc"  # the original: a DPC JSON replaces ASPP
         if self.decoder_output_stride is not None and not isinstance(
             self.decoder_output_stride, (tuple, list)
         ):
@@ -337,12 +339,47 @@ class ModelConfig:
         if not self.prediction_with_upsampled_logits and self.upsampling != "bilinear":
             fail("prediction_with_upsampled_logits", "False needs upsampling='bilinear' (DUC "
                  "has no low-resolution logits).")
+        self._validate_lr_aspp(fail)
+        if self.dense_prediction_cell_json and self.head != "dpc":
+            fail("dense_prediction_cell_json", f"selects the Dense Prediction Cell head; it "
+                 f"does not combine with head={self.head!r}.")
+        if self.head == "dpc":
+            from deeplab.heads.registry import dense_prediction_cell_path
+
+            dense_prediction_cell_path(self)  # a missing file fails here, not at build
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         for name, needs in NEEDS_MISSING_VARIANT.items():
             if getattr(self, name) != defaults[name]:
                 fail(name, f"{getattr(self, name)!r} needs {needs}, which this release does "
                      "not include yet (see the README's model table); leave it at "
                      f"{defaults[name]!r}.")
+
+    def _validate_lr_aspp(self, fail) -> None:
+        """The LR-ASPP flags only in combinations that change the model (the original
+        ignored the rest silently)."""
+        if self.image_se_uses_qsigmoid and not self.aspp_with_squeeze_and_excitation:
+            fail("image_se_uses_qsigmoid", "applies to the squeeze-and-excitation gate; set "
+                 "aspp_with_squeeze_and_excitation too.")
+        if self.aspp_with_squeeze_and_excitation and not self.add_image_level_feature:
+            fail("aspp_with_squeeze_and_excitation", "gates with the image pooling branch; "
+                 "it needs add_image_level_feature.")
+        if self.decoder_use_sum_merge and not self.decoder_output_stride:
+            fail("decoder_use_sum_merge", "is a decoder option; set decoder_output_stride "
+                 "(e.g. 8 for the MobileNetV3 models).")
+        if self.decoder_output_is_logits:
+            if not self.decoder_use_sum_merge:
+                fail("decoder_output_is_logits", "needs decoder_use_sum_merge (the "
+                     "original's LR-ASPP decoder).")
+            if self.decoder_filters != self.num_classes:
+                fail("decoder_output_is_logits", f"the decoder's output is the logits, so "
+                     f"decoder_filters ({self.decoder_filters}) must equal num_classes "
+                     f"({self.num_classes}).")
+            if self.upsampling != "bilinear" or self.image_pyramid:
+                fail("decoder_output_is_logits", "combines with upsampling='bilinear' and a "
+                     "single scale only.")
+        if self.divisible_by is not None and self.model_variant != "mobilenet_v2":
+            fail("divisible_by", f"applies to mobilenet_v2 only; {self.model_variant} rounds "
+                 "to multiples of 8 (the original ignores it there).")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -77,13 +77,17 @@ class DeepLab(keras.Model):
                 num_levels=len(config.decoder_output_stride),
                 filters=config.decoder_filters,
                 separable=config.decoder_use_separable_conv,
+                sum_merge=config.decoder_use_sum_merge,
+                output_is_logits=config.decoder_output_is_logits,
                 activation=context.activation,
                 weight_decay=weight_decay,
                 name=DECODER_LAYER,
                 norm=context.norm,
             )
         upsampler = config.upsampler_spec
-        logits_layer = upsampler.build(config, context, LOGITS_LAYER)
+        # LR-ASPP: the decoder's sum is the logits (no logits/semantic conv).
+        logits_layer = (None if config.decoder_output_is_logits
+                        else upsampler.build(config, context, LOGITS_LAYER))
 
         def logits_at(x, pooling_size=None):
             """One pass of the network (the layers are shared by every pyramid scale)."""
@@ -103,7 +107,7 @@ class DeepLab(keras.Model):
                         "(mobilenet_final_layer too small?).")
                 y = decoder([y] + [features[f"stride_{s}"]
                                    for s in config.decoder_output_stride])
-            return logits_layer(y)
+            return y if logits_layer is None else logits_layer(y)
 
         scales = config.image_pyramid or (1.0,)
         if scales == (1.0,):

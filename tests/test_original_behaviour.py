@@ -77,8 +77,8 @@ def test_deeplabv2_head_has_no_aspp_and_round_trips_the_original_names(tmp_path)
     (dict(aspp_with_batch_norm=False, head="ksac", atrous_rates=(1, 2)), "head='ksac'"),
     (dict(image_pyramid=(0.5, 0.0)), "scales must be > 0"),
     (dict(nas_use_classification_head=True), "nas_pnasnet / nas_hnasnet"),
-    (dict(dense_prediction_cell_json="dpc.json"), "Dense Prediction Cell"),
-    (dict(aspp_with_squeeze_and_excitation=True), "LR-ASPP head of mobilenet_v3"),
+    (dict(dense_prediction_cell_json="dpc.json"), "dpc.json' does not exist"),
+    (dict(image_se_uses_qsigmoid=True), "set aspp_with_squeeze_and_excitation too"),
 ])
 def test_original_model_options_are_checked_as_the_original(fields, message):
     with pytest.raises(ValueError, match=message):
@@ -372,7 +372,8 @@ def test_train_with_cpu_clones_pyramid_and_a_profile(tiny_data, tmp_path):
     (["--drop_path_keep_prob=0.9"], "needs the nas_pnasnet / nas_hnasnet backbones"),
     (["--num_clones=2"], "--num_clones=2 asks for 2 GPUs but 0 are visible"),
     (["--task=3"], "--task=3 names a worker of a cluster"),
-    (["--aspp_with_squeeze_and_excitation"], "needs the LR-ASPP head of mobilenet_v3_*_seg"),
+    (["--image_se_uses_qsigmoid"], "image_se_uses_qsigmoid: applies to the "
+     "squeeze-and-excitation gate"),
 ])
 def test_train_refuses_in_one_line(tiny_data, tmp_path, args, message):
     result = run_train(f"--dataset_dir={tiny_data}", f"--train_logdir={tmp_path}", *args)

@@ -222,3 +222,71 @@ def interpreter_from_bytes(flatbuffer):
     it = Interpreter(model_content=flatbuffer, num_threads=2)
     it.allocate_tensors()
     return it
+
+
+EDGETPU_SLIM = "tflite/deeplab_mobilenet_edgetpu_slim_cityscapes_quant.tflite"
+
+
+@pytest.fixture(scope="module")
+def edgetpu(reference_dir):
+    """The EdgeTPU-slim Cityscapes file imported into our float model, with Coral's golden
+    Cityscapes image and mask, and both models' labels on it."""
+    from PIL import Image
+
+    path = reference_file(reference_dir, EDGETPU_SLIM)
+    config = infer_model_config(path)
+    model = DeepLab(config)
+    report = import_tflite_weights(model, path)
+    image = np.asarray(Image.open(reference_file(
+        reference_dir, "golden_coral/cityscapes_segmentation.bmp")).convert("RGB"))
+    mask = np.asarray(Image.open(reference_file(
+        reference_dir, "golden_coral/cityscapes_segmentation_mask.bmp")))
+    # The file's uint8 input is the raw pixel (scale 1/128, zero point 128 = its [-1, 1]).
+    reference = run(interpreter(path), image[None])[0]
+    ours = np.asarray(model(image[None].astype(np.float32)))[0].argmax(-1)
+    return dict(path=path, config=config, model=model, report=report, image=image,
+                mask=mask, reference=reference, ours=ours)
+
+
+def test_edgetpu_slim_config_is_read_from_the_file(edgetpu):
+    config, report = edgetpu["config"], edgetpu["report"]
+    # 24-channel stem: depth multiplier 0.75; 33x33 features for 513: output stride 16.
+    assert (config.model_variant, config.depth_multiplier, config.output_stride) == (
+        "mobilenet_edgetpu", 0.75, 16)
+    assert (config.aspp_convs_filters, config.num_classes, config.crop_size) == (
+        128, 19, (513, 513))
+    assert len(report.matched) == 62 and not report.unused_in_file
+    assert not report.missing_in_model
+
+
+def test_edgetpu_slim_import_agrees_with_the_reference_interpreter(edgetpu):
+    ours, reference, mask = edgetpu["ours"], edgetpu["reference"], edgetpu["mask"]
+    agreement = (ours == reference).mean()
+    ours_vs_mask, reference_vs_mask = (ours == mask).mean(), (reference == mask).mean()
+    print(f"EdgeTPU-slim Cityscapes golden image: ours (float import) vs reference uint8 "
+          f"interpreter {agreement:.4f}; vs Coral's mask: ours {ours_vs_mask:.4f}, "
+          f"reference {reference_vs_mask:.4f}")
+    assert agreement >= 0.98  # measured 0.9913
+    assert reference_vs_mask > 0.9  # measured 0.9212: the mask is the file's own output
+    assert abs(ours_vs_mask - reference_vs_mask) < 0.01
+
+
+def test_edgetpu_slim_our_int8_export(edgetpu, reference_dir):
+    """Our full-integer export of the imported model, calibrated on the real VOC pairs (not
+    on the test image), against our float model on the golden image."""
+    from deeplab.export.calibration import fit_to_canvas
+    from deeplab.export.tflite import convert_to_tflite, op_names
+
+    calibration = [fit_to_canvas(image, (513, 513)) for image, _ in voc_pairs(reference_dir)]
+    flatbuffer = convert_to_tflite(edgetpu["model"], (513, 513), "int8", "argmax",
+                                   lambda: calibration)
+    ops = op_names(flatbuffer)
+    assert "SPACE_TO_BATCH_ND" not in ops and "DEQUANTIZE" not in ops
+    assert not any(op.startswith(("FLEX", "CUSTOM")) for op in ops)
+    it = interpreter_from_bytes(flatbuffer)
+    assert it.get_input_details()[0]["dtype"] == np.uint8
+    labels = run(it, edgetpu["image"][None])[0]
+    agreement = (labels == edgetpu["ours"]).mean()
+    print(f"our int8 export vs our float model: {agreement:.4f}; vs mask "
+          f"{(labels == edgetpu['mask']).mean():.4f}")
+    assert agreement >= 0.97

@@ -2,6 +2,7 @@
 
 from deeplab.backbones.backbone import Backbone, checkpoint_scope
 from deeplab.backbones.mobilenet_v2 import MobileNetV2
+from deeplab.backbones.mobilenet_v3 import MobileNetV3
 from deeplab.backbones.registry import BACKBONES, BackboneSpec, get_backbone_spec
 from deeplab.backbones.resnet_v1 import ResNetV1
 from deeplab.backbones.xception import Xception
@@ -11,6 +12,7 @@ __all__ = [
     "Backbone",
     "BackboneSpec",
     "MobileNetV2",
+    "MobileNetV3",
     "ResNetV1",
     "Xception",
     "checkpoint_scope",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from deeplab.backbones.backbone import Backbone
 from deeplab.backbones.mobilenet_v2 import MobileNetV2
+from deeplab.backbones.mobilenet_v3 import MobileNetV3
 from deeplab.backbones.resnet_v1 import ResNetV1
 from deeplab.backbones.xception import Xception
 from deeplab.layers.preprocess import IMAGENET_MEAN_RGB
@@ -61,6 +62,14 @@ def _mobilenet_options(config) -> dict:
                 final_layer=config.mobilenet_final_layer)
 
 
+def _mobilenet_v3(variant):
+    return lambda **options: MobileNetV3(variant, **options)
+
+
+def _mobilenet_v3_options(config) -> dict:
+    return dict(depth_multiplier=config.depth_multiplier)
+
+
 def _xception_options(config) -> dict:
     return dict(multi_grid=config.multi_grid,
                 use_bounded_activation=config.use_bounded_activation)
@@ -83,6 +92,15 @@ BACKBONES: dict[str, BackboneSpec] = {
     for spec in (
         BackboneSpec("mobilenet_v2", MobileNetV2, "unit_range", (4, 8, 16), 0.997, 1e-3, 4e-5,
                      supports_multi_grid=False, config_options=_mobilenet_options),
+        *(
+            BackboneSpec(name, _mobilenet_v3(variant), "unit_range", strides, 0.997, 1e-3, 4e-5,
+                         supports_multi_grid=False, config_options=_mobilenet_v3_options)
+            for name, variant, strides in (
+                ("mobilenet_v3_large_seg", "large_seg", (4, 8, 16)),
+                ("mobilenet_v3_small_seg", "small_seg", (4, 8, 16)),
+                ("mobilenet_edgetpu", "edgetpu", ()),
+            )
+        ),
         *(
             BackboneSpec(v, _xception(v), "unit_range", (4, 8, 16), **_XCEPTION_BN)
             for v in ("xception_41", "xception_65", "xception_71")

@@ -74,6 +74,7 @@ SAME_WEIGHTS_GOALS = (
     ("deeplabv3_257_mv_gpu.tflite", "float", "logits", 0.9),
     ("deeplabv3_mnv2_pascal_quant.tflite", "int8", "argmax", 0.8),
     ("deeplabv3_mnv2_pascal_quant.tflite", "qat", "argmax", 0.8),
+    ("deeplab_mobilenet_edgetpu_slim_cityscapes_quant.tflite", "int8", "argmax", 0.8),
 )
 
 

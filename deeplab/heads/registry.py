@@ -135,7 +135,10 @@ def _aspp_arguments(config: ModelConfig, context: HeadContext) -> dict:
         filters=config.aspp_convs_filters, atrous_rates=config.atrous_rates,
         separable=config.aspp_with_separable_conv, image_pooling=config.add_image_level_feature,
         pooling_size=context.pooling_size, pooling_stride=config.image_pooling_stride,
-        concat_projection=config.aspp_with_concat_projection, activation=context.activation,
+        concat_projection=config.aspp_with_concat_projection,
+        squeeze_and_excitation=config.aspp_with_squeeze_and_excitation,
+        gating="hard_sigmoid" if config.image_se_uses_qsigmoid else "sigmoid",
+        activation=context.activation,
         weight_decay=context.weight_decay, name=config.head, norm=context.norm)
 
 
@@ -150,6 +153,43 @@ def _build_ksac(config: ModelConfig, context: HeadContext) -> keras.layers.Layer
 
     return KSAC(**_aspp_arguments(config, context),
                 shared_batch_norm=config.ksac_shared_batch_norm, merge=config.ksac_merge)
+
+
+def dense_prediction_cell_path(config: ModelConfig):
+    """The cell's JSON: ``dense_prediction_cell_json``, or the packaged file of the same
+    name (so the original's ``deeplab/core/dense_prediction_cell_branch5_top1_cityscapes
+    .json`` works as given), or the packaged Cityscapes cell when the flag is empty."""
+    from pathlib import Path
+
+    packaged = Path(__file__).parent / "cells"
+    given = config.dense_prediction_cell_json
+    if not given:
+        return packaged / "dense_prediction_cell_branch5_top1_cityscapes.json"
+    if Path(given).is_file():
+        return Path(given)
+    if (packaged / Path(given).name).is_file():
+        return packaged / Path(given).name
+    raise ValueError(f"ModelConfig.dense_prediction_cell_json: {given!r} does not exist (nor "
+                     f"is it one of the packaged cells: "
+                     f"{sorted(p.name for p in packaged.glob('*.json'))}).")
+
+
+def _build_dense_prediction_cell(config: ModelConfig, context: HeadContext):
+    import json
+
+    from deeplab.layers.dense_prediction_cell import DensePredictionCell
+
+    path = dense_prediction_cell_path(config)
+    try:
+        cell = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"ModelConfig.dense_prediction_cell_json: {path} is not valid JSON "
+                         f"({error}).") from None
+    return DensePredictionCell(
+        cell, output_stride=config.output_stride or 32, crop_size=config.crop_size,
+        image_pooling_crop_size=config.image_pooling_crop_size,
+        activation=context.activation, weight_decay=context.weight_decay, norm=context.norm,
+        name=config.head)
 
 
 def _build_logits_conv(config: ModelConfig, context: HeadContext, name: str):
@@ -178,5 +218,7 @@ register_head(HeadSpec("aspp", _build_aspp, original_scopes=_ASPP_SCOPES))
 register_head(HeadSpec("ksac", _build_ksac, atrous_rates="required",
                        original_scopes=_ASPP_SCOPES))
 register_head(HeadSpec("none", None, atrous_rates="forbidden", last_layers=False))
+register_head(HeadSpec("dpc", _build_dense_prediction_cell, atrous_rates="forbidden",
+                       original_scopes=("meta_architecture",)))
 register_upsampler(UpsamplerSpec("bilinear", _build_logits_conv))
 register_upsampler(UpsamplerSpec("duc", _build_duc, resize="crop", trains_at_input_size=True))

@@ -7,6 +7,7 @@ from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.batch_norm import BatchNorm
 from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.decoder import Decoder
+from deeplab.layers.dense_prediction_cell import DensePredictionCell
 from deeplab.layers.duc import DUC
 from deeplab.layers.ksac import KSAC
 from deeplab.layers.multi_rate_logits import MultiRateLogits
@@ -14,6 +15,7 @@ from deeplab.layers.norm_options import NormOptions
 from deeplab.layers.preprocess import Preprocess
 from deeplab.layers.pyramid_merge import PyramidMerge
 from deeplab.layers.resize_like import ResizeLike
+from deeplab.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
     "ASPP",
@@ -23,6 +25,7 @@ __all__ = [
     "BatchNorm",
     "ConvBNAct",
     "Decoder",
+    "DensePredictionCell",
     "DUC",
     "KSAC",
     "MultiRateLogits",
@@ -30,4 +33,5 @@ __all__ = [
     "Preprocess",
     "PyramidMerge",
     "ResizeLike",
+    "SqueezeExcite",
 ]

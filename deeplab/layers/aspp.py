@@ -30,6 +30,11 @@ class ASPP(keras.layers.Layer):
     pixels with ``pooling_stride``, then an align-corners bilinear resize back to the
     feature size. The latter includes padded pixels, exactly as the original.
 
+    With ``squeeze_and_excitation`` (MobileNetV3's LR-ASPP,
+    ``--aspp_with_squeeze_and_excitation``) the image-level branch is a gate instead: its
+    1x1 conv has a bias, no BN and a sigmoid (``gating``) activation, it is not
+    concatenated, and it multiplies the (projected) output.
+
     Args:
         filters: depth of every branch and of the projection (``aspp_convs_filters``).
         atrous_rates: rates of the 3x3 branches, e.g. ``(6, 12, 18)`` at OS 16.
@@ -41,6 +46,9 @@ class ASPP(keras.layers.Layer):
         concat_projection: 1x1 projection + dropout after the concat
             (``aspp_with_concat_projection``).
         dropout: dropout rate after the projection.
+        squeeze_and_excitation: the image-level branch gates the output (LR-ASPP).
+        gating: the gate's activation, "sigmoid" or "hard_sigmoid" (the original's
+            ``--image_se_uses_qsigmoid``).
         activation: "relu" or "relu6" (``use_bounded_activation``).
         weight_decay: slim-style L2 on conv kernels (not depthwise).
         norm: :class:`NormOptions` (or its dict); 0.9997 / 1e-5 in the original's heads.
@@ -66,6 +74,8 @@ class ASPP(keras.layers.Layer):
         pooling_stride=(1, 1),
         concat_projection: bool = True,
         dropout: float = 0.1,
+        squeeze_and_excitation: bool = False,
+        gating: str = "sigmoid",
         activation: str = "relu",
         weight_decay: float = 0.0,
         norm: NormOptions | dict | None = None,
@@ -87,12 +97,28 @@ class ASPP(keras.layers.Layer):
         self.activation = check_activation(activation, type(self).__name__)
         self.weight_decay = weight_decay
         self.norm = NormOptions.of(norm, momentum=0.9997, epsilon=1e-5)
+        self.squeeze_and_excitation = squeeze_and_excitation
+        self.gating = check_activation(gating, type(self).__name__)
+        if squeeze_and_excitation and not image_pooling:
+            raise ValueError(f"{type(self).__name__}: squeeze_and_excitation gates with the "
+                             "image-level branch; it needs image_pooling=True.")
 
-        self.pooling_branch = self._conv_unit(1, "image_pooling") if image_pooling else None
+        self.pooling_branch = None
+        if image_pooling and squeeze_and_excitation:
+            self.pooling_branch = ConvBNAct(
+                filters, 1, activation=gating, use_batch_norm=False,
+                weight_decay=weight_decay, name="image_pooling", dtype=self.dtype_policy)
+        elif image_pooling:
+            self.pooling_branch = self._conv_unit(1, "image_pooling")
         self.aspp0 = self._conv_unit(1, "aspp0")
         self.rate_branches = self._make_rate_branches()
         self.projection = self._conv_unit(1, "concat_projection") if concat_projection else None
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    @property
+    def quantization_aware(self) -> bool:
+        """The LR-ASPP gate's multiply has no int8 range in deeplab.quantization."""
+        return not self.squeeze_and_excitation
 
     # === Branch construction (KSAC overrides the rate branches) ===
     def _bn_kwargs(self):
@@ -147,8 +173,13 @@ class ASPP(keras.layers.Layer):
         self.aspp0.build(branch_shape)
         self._build_rate_branches(branch_shape)
         if self.projection is not None:
-            branches = 1 + self._num_concat_branches() + int(self.pooling_branch is not None)
-            self.projection.build((*input_shape[:-1], branches * self.filters))
+            self.projection.build((*input_shape[:-1], self._concat_channels()))
+
+    def _concat_channels(self):
+        """Channels of the concat: aspp0, the rate branches and (unless it gates) the
+        image-level branch."""
+        concatenated = self.pooling_branch is not None and not self.squeeze_and_excitation
+        return (1 + self._num_concat_branches() + int(concatenated)) * self.filters
 
     def call(self, inputs, training=None, pooling_size=None):
         """``pooling_size`` overrides the layer's image-pooling kernel for this call (the
@@ -158,6 +189,12 @@ class ASPP(keras.layers.Layer):
             pooled = self._image_pooling(inputs, training, pooling_size or self.pooling_size)
         outputs = [self.aspp0(inputs, training=training)]
         outputs.extend(self._apply_rate_branches(inputs, training))
+        if self.squeeze_and_excitation:
+            x = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=-1)
+            if self.projection is not None:
+                x = self.dropout_layer(self.projection(x, training=training),
+                                       training=training)
+            return x * resize_bilinear(pooled, tf.shape(inputs)[1:3])
         # Quantization-aware: the concat form, whose int8 ops TFLite has.
         if (self.projection is not None and _is_single_pixel(pooled)
                 and not simulates(self.projection)):
@@ -211,8 +248,7 @@ class ASPP(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         if self.projection is not None:
             return (*input_shape[:-1], self.filters)
-        branches = 1 + self._num_concat_branches() + int(self.pooling_branch is not None)
-        return (*input_shape[:-1], branches * self.filters)
+        return (*input_shape[:-1], self._concat_channels())
 
     def get_config(self):
         config = super().get_config()
@@ -225,6 +261,8 @@ class ASPP(keras.layers.Layer):
             pooling_stride=list(self.pooling_stride),
             concat_projection=self.concat_projection,
             dropout=self.dropout,
+            squeeze_and_excitation=self.squeeze_and_excitation,
+            gating=self.gating,
             activation=self.activation,
             weight_decay=self.weight_decay,
             norm=self.norm.to_config(),

@@ -15,7 +15,8 @@ from deeplab.quantization import (
     simulates,
 )
 
-ACTIVATIONS = ("relu", "relu6", None)
+# hard_swish / hard_sigmoid: MobileNetV3's (the original's q_sigmoid is hard_sigmoid).
+ACTIVATIONS = ("relu", "relu6", "hard_swish", "hard_sigmoid", "sigmoid", None)
 
 
 def l2_regularizer(weight_decay: float):
@@ -48,7 +49,7 @@ class ConvBNAct(keras.layers.Layer):
         strides: int.
         dilation_rate: int (atrous rate).
         explicit_padding: the original's fixed padding for strided convs.
-        activation: "relu", "relu6" or None.
+        activation: one of ``ACTIVATIONS`` ("relu", "relu6", "hard_swish", ...) or None.
         use_batch_norm: False gives a conv with bias and no BN (as slim without a
             normalizer).
         weight_decay: slim-style L2 weight decay on the kernel (0 disables it).
@@ -197,9 +198,17 @@ class ConvBNAct(keras.layers.Layer):
 
 
 def apply_activation(x, activation: str | None):
-    """ReLU or ReLU6 (the original's ``use_bounded_activation``) or identity."""
+    """ReLU, ReLU6 (the original's ``use_bounded_activation``), MobileNetV3's hard swish
+    and hard sigmoid (slim's ``x * relu6(x + 3) / 6`` and ``relu6(x + 3) * 0.16667``,
+    constants as the original's), sigmoid, or identity."""
     if activation == "relu":
         return keras.ops.relu(x)
     if activation == "relu6":
         return keras.ops.relu6(x)
+    if activation == "hard_swish":
+        return x * keras.ops.relu6(x + 3.0) * (1.0 / 6.0)
+    if activation == "hard_sigmoid":
+        return keras.ops.relu6(x + 3.0) * 0.16667
+    if activation == "sigmoid":
+        return keras.ops.sigmoid(x)
     return x

@@ -23,6 +23,12 @@ class Decoder(keras.layers.Layer):
     (``decoder_conv0``, ``decoder_conv1``), separable by default. Stages after the first
     get the suffix ``_1``, ``_2``, ... as in the original's multi-level decoder.
 
+    Sum merge (MobileNetV3's LR-ASPP, ``--decoder_use_sum_merge``) projects the
+    low-level features to ``filters`` channels and adds one conv of the resized running
+    features (``decoder_conv0``, or ``decoder_split_sep_conv0`` when separable). With
+    ``output_is_logits`` both are 1x1 convs with biases and no BN or activation, and the
+    sum is the model's logits (``--decoder_output_is_logits``; ``filters`` = classes).
+
     The original resized to ``scale_dimension(crop_size, 1/stride)``; for crop sizes of
     the form ``k * stride + 1`` that equals the low-level feature size used here, which
     also works for inputs of any size.
@@ -32,6 +38,8 @@ class Decoder(keras.layers.Layer):
         filters: decoder conv depth (``decoder_filters``).
         projection_filters: low-level projection depth (48).
         separable: split separable 3x3 convs (``decoder_use_separable_conv``).
+        sum_merge: add instead of concat (``decoder_use_sum_merge``).
+        output_is_logits: sum merge with linear 1x1 convs whose sum is the logits.
         activation: "relu" or "relu6".
         weight_decay: slim-style L2 on conv kernels (not depthwise).
         norm: :class:`NormOptions` (or its dict); 0.9997 / 1e-5 in the original.
@@ -56,6 +64,8 @@ class Decoder(keras.layers.Layer):
         filters: int = 256,
         projection_filters: int = 48,
         separable: bool = True,
+        sum_merge: bool = False,
+        output_is_logits: bool = False,
         activation: str = "relu",
         weight_decay: float = 0.0,
         norm: NormOptions | dict | None = None,
@@ -64,6 +74,13 @@ class Decoder(keras.layers.Layer):
         super().__init__(**kwargs)
         if num_levels < 1:
             raise ValueError(f"Decoder: num_levels must be >= 1, got {num_levels}.")
+        if output_is_logits and not sum_merge:
+            raise ValueError("Decoder: output_is_logits needs sum_merge=True (the original's "
+                             "--decoder_output_is_logits is an LR-ASPP sum-merge option).")
+        self.sum_merge = sum_merge
+        self.output_is_logits = output_is_logits
+        if sum_merge:
+            projection_filters = filters  # the original: the two summands match
         self.num_levels = num_levels
         self.filters = filters
         self.projection_filters = projection_filters
@@ -78,6 +95,8 @@ class Decoder(keras.layers.Layer):
             dtype=self.dtype_policy,
             norm=self.norm,
         )
+        if output_is_logits:
+            common.update(activation=None, use_batch_norm=False)
         self.projections = []
         self.convs = []
         for level in range(num_levels):
@@ -85,12 +104,28 @@ class Decoder(keras.layers.Layer):
             self.projections.append(
                 ConvBNAct(projection_filters, 1, name=f"feature_projection0{suffix}", **common)
             )
+            if sum_merge:
+                self.convs.append(self._sum_merge_conv(suffix, common))
+                continue
             for i in range(2):
                 name = f"decoder_conv{i}{suffix}"
                 if separable:
                     self.convs.append(AtrousSeparableConv(filters, 3, name=name, **common))
                 else:
                     self.convs.append(ConvBNAct(filters, 3, name=name, **common))
+
+    @property
+    def quantization_aware(self) -> bool:
+        """The sum merge's add has no int8 range in deeplab.quantization."""
+        return not self.sum_merge
+
+    def _sum_merge_conv(self, suffix, common):
+        if self.output_is_logits:
+            return ConvBNAct(self.filters, 1, name=f"decoder_conv0{suffix}", **common)
+        if self.separable:
+            return AtrousSeparableConv(self.filters, 3, name=f"decoder_split_sep_conv0{suffix}",
+                                       **common)
+        return ConvBNAct(self.filters, 3, name=f"decoder_conv0{suffix}", **common)
 
     def build(self, input_shape):
         if len(input_shape) != self.num_levels + 1:
@@ -102,9 +137,12 @@ class Decoder(keras.layers.Layer):
         for level in range(self.num_levels):
             low_shape = input_shape[level + 1]
             self.projections[level].build(low_shape)
-            merged = (*low_shape[:-1], channels + self.projection_filters)
-            self.convs[2 * level].build(merged)
-            self.convs[2 * level + 1].build((*low_shape[:-1], self.filters))
+            if self.sum_merge:
+                self.convs[level].build((*low_shape[:-1], channels))
+            else:
+                merged = (*low_shape[:-1], channels + self.projection_filters)
+                self.convs[2 * level].build(merged)
+                self.convs[2 * level + 1].build((*low_shape[:-1], self.filters))
             channels = self.filters
 
     def call(self, inputs, training=None):
@@ -113,6 +151,9 @@ class Decoder(keras.layers.Layer):
             low = inputs[level + 1]
             projected = self.projections[level](low, training=training)
             x = resize_bilinear(x, tf.shape(low)[1:3])
+            if self.sum_merge:
+                x = self.convs[level](x, training=training) + projected
+                continue
             x = tf.concat([x, projected], axis=-1)
             x = self.convs[2 * level](x, training=training)
             x = self.convs[2 * level + 1](x, training=training)
@@ -128,6 +169,8 @@ class Decoder(keras.layers.Layer):
             filters=self.filters,
             projection_filters=self.projection_filters,
             separable=self.separable,
+            sum_merge=self.sum_merge,
+            output_is_logits=self.output_is_logits,
             activation=self.activation,
             weight_decay=self.weight_decay,
             norm=self.norm.to_config(),

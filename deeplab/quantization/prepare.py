@@ -32,11 +32,11 @@ def prepare_model(model: keras.Layer) -> None:
     if unsupported:
         raise ValueError(
             "--quantize_delay_step: quantization-aware training has no int8 form for "
-            f"{', '.join(sorted(set(unsupported)))}; it supports the Xception, MobileNetV2 and "
-            "ResNet backbones with the ASPP head (or none), the decoder and the bilinear "
-            "upsampler, at one input scale. Leave --quantize_delay_step at -1 for this model, "
-            "or quantize it after training (convert_to_tflite --quantization=int8 with "
-            "calibration images).")
+            f"{', '.join(sorted(set(unsupported)))}; it supports the Xception, MobileNetV2, "
+            "MobileNet-EdgeTPU and ResNet backbones with the ASPP or DPC head (or none), the "
+            "concat decoder and the bilinear upsampler, at one input scale. Leave "
+            "--quantize_delay_step at -1 for this model, or quantize it after training "
+            "(convert_to_tflite --quantization=int8 with calibration images).")
 
 
 def _prepare(layer, unsupported: list) -> None:

@@ -19,6 +19,7 @@ from deeplab.layers.atrous_depthwise_conv2d import AtrousDepthwiseConv2D
 from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.multi_rate_logits import MultiRateLogits
+from deeplab.layers.squeeze_excite import SqueezeExcite
 from deeplab.model import DECODER_LAYER, LOGITS_LAYER
 
 
@@ -44,6 +45,9 @@ class ScopeTarget:
 def _unit_targets(layer, scope: str) -> list[ScopeTarget]:
     if isinstance(layer, ConvBNAct):
         return [ScopeTarget(scope, layer.conv, layer.bn)]
+    if isinstance(layer, SqueezeExcite):  # <block>/squeeze_excite/Conv and Conv_1, biased
+        return [ScopeTarget(f"{scope}/{unit.name}", unit.conv, None)
+                for unit in (layer.squeeze, layer.excite)]
     if isinstance(layer, AtrousSeparableConv):
         return [
             ScopeTarget(f"{scope}_depthwise", layer.depthwise.conv, layer.depthwise.bn),
@@ -76,7 +80,8 @@ def scope_targets(model: keras.Model) -> dict[str, ScopeTarget]:
             targets.extend(ScopeTarget(f"logits/{branch.name}", branch, None)
                            for branch in layer.branches)
             continue
-        prefix = f"{DECODER_LAYER}/" if layer.name == DECODER_LAYER else ""
+        prefix = f"{DECODER_LAYER}/" if layer.name == DECODER_LAYER else getattr(
+            layer, "original_scope_prefix", "")
         for sublayer in layer._flatten_layers(include_self=False, recursive=False):
             targets.extend(_unit_targets(sublayer, prefix + sublayer.name))
     return {t.scope: t for t in targets}

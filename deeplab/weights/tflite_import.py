@@ -64,23 +64,32 @@ def read_folded_layers(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     return {scope: tensors for scope, tensors in layers.items() if "weights" in tensors}
 
 
-def infer_model_config(path: str | Path) -> ModelConfig:
-    """The ModelConfig of a MobileNetV2 DeepLab TFLite file, read from its tensor shapes.
+# Backbone scope in the file → (model_variant, stem channels at depth multiplier 1).
+_FILE_BACKBONES = {"MobilenetV2": ("mobilenet_v2", 32.0),
+                   "MobilenetEdgeTPU": ("mobilenet_edgetpu", 32.0)}
 
-    Width from ``MobilenetV2/Conv`` (32·depth_multiplier channels), classes from
-    ``logits/semantic``, output stride from the ASPP feature size against the input size,
-    atrous branches from ``aspp<i>`` scopes.
+
+def infer_model_config(path: str | Path) -> ModelConfig:
+    """The ModelConfig of a MobileNetV2 or MobileNet-EdgeTPU DeepLab TFLite file, read from
+    its tensor shapes.
+
+    Backbone from the scope of its stem conv (``MobilenetV2/Conv``,
+    ``MobilenetEdgeTPU/Conv``), width from that conv's channels (32·depth_multiplier),
+    ASPP depth from ``aspp0``, classes from ``logits/semantic``, output stride from the ASPP
+    feature size against the input size, atrous branches from ``aspp<i>`` scopes.
     """
     path = Path(path)
     interpreter = _interpreter(path)
     details = interpreter.get_tensor_details()
     input_shape = interpreter.get_input_details()[0]["shape"]
     layers = read_folded_layers(path)
-    if "MobilenetV2/Conv" not in layers:
+    prefix = next((p for p in _FILE_BACKBONES if f"{p}/Conv" in layers), None)
+    if prefix is None:
         raise ValueError(
-            f"{path}: no MobilenetV2/Conv weights; only MobileNetV2 DeepLab TFLite files of "
-            "the original release are supported."
+            f"{path}: no MobilenetV2/Conv or MobilenetEdgeTPU/Conv weights; only the "
+            "original release's MobileNetV2 and EdgeTPU DeepLab TFLite files are supported."
         )
+    model_variant, stem_channels = _FILE_BACKBONES[prefix]
     feature = next(
         (d["shape"] for d in details if d["name"].split(";")[0] == "aspp0/Relu"), None
     )
@@ -94,10 +103,11 @@ def infer_model_config(path: str | Path) -> ModelConfig:
                          "recorded in the file. Build the model with the rates and use "
                          "import_tflite_weights directly.")
     return ModelConfig(
-        model_variant="mobilenet_v2",
+        model_variant=model_variant,
         num_classes=int(layers["logits/semantic"]["weights"].shape[0]),
         output_stride=output_stride,
-        depth_multiplier=layers["MobilenetV2/Conv"]["weights"].shape[0] / 32.0,
+        depth_multiplier=layers[f"{prefix}/Conv"]["weights"].shape[0] / stem_channels,
+        aspp_convs_filters=int(layers["aspp0"]["weights"].shape[0]),
         crop_size=(height, int(input_shape[2])),
     )
 
