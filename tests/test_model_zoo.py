@@ -264,19 +264,32 @@ def test_tf1_checkpoint_round_trip(fields, tmp_path):
     np.testing.assert_allclose(fresh(x), model(x), atol=1e-4)
 
 
-def test_lr_aspp_exports_to_tflite_float_and_int8_with_builtins_only():
+@pytest.mark.parametrize("fields, expected_op", [
+    (dict(model_variant="mobilenet_v3_small_seg", **LR_ASPP), "HARD_SWISH"),
+    (dict(model_variant="mobilenet_v2", head="dpc", num_classes=5), "DEPTHWISE_CONV_2D"),
+], ids=["mnv3_lr_aspp", "dpc"])
+def test_model_zoo_exports_to_tflite_float_and_int8_with_builtins_only(fields, expected_op):
     from deeplab.export.tflite import convert_to_tflite, op_names
 
-    model = he_scale_weights(build_deeplab(model_variant="mobilenet_v3_small_seg",
-                                           crop_size=(65, 65), **LR_ASPP), seed=5)
+    model = he_scale_weights(build_deeplab(crop_size=(65, 65), **fields), seed=5)
     rng = np.random.default_rng(0)
     images = [rng.uniform(0, 255, (65, 65, 3)).astype("float32") for _ in range(2)]
+    want = np.asarray(model(images[0][None]))
     for quantization in ("float", "int8"):
-        flatbuffer = convert_to_tflite(model, (65, 65), quantization, "argmax",
+        flatbuffer = convert_to_tflite(model, (65, 65), quantization, "logits",
                                        lambda: images)
         ops = op_names(flatbuffer)
-        assert "HARD_SWISH" in ops and "SPACE_TO_BATCH_ND" not in ops
+        assert expected_op in ops and "SPACE_TO_BATCH_ND" not in ops
         assert not any(op.startswith(("FLEX", "CUSTOM")) for op in ops)
+        if quantization == "float":  # the DPC's (1, 3) rates as one dilated depthwise op
+            from ai_edge_litert.interpreter import Interpreter
+
+            it = Interpreter(model_content=flatbuffer)
+            it.allocate_tensors()
+            it.set_tensor(it.get_input_details()[0]["index"], images[0][None])
+            it.invoke()
+            got = it.get_tensor(it.get_output_details()[0]["index"])
+            assert np.abs(got - want).max() <= 1e-3 * (want.max() - want.min())
 
 
 def test_saved_model_serves_edgetpu_and_dpc(tmp_path):
@@ -372,3 +385,75 @@ def test_mobilenet_v3_small_flops_match_the_model_zoo():
 
     model = _mobilenet_v3_cityscapes("mobilenet_v3_small_seg")
     assert abs(count_profiler_flops(model, CITYSCAPES_INPUT) / 4.63e9 - 1) < 0.02
+
+
+# === The model zoo's command lines through the binaries ===
+MNV3_FLAGS = ("--model_variant=mobilenet_v3_small_seg --image_pooling_crop_size=769,769 "
+              "--image_pooling_stride=4,5 --add_image_level_feature=1 --aspp_convs_filters=128 "
+              "--aspp_with_concat_projection=0 --aspp_with_squeeze_and_excitation=1 "
+              "--decoder_use_sum_merge=1 --decoder_filters=19 --decoder_output_is_logits=1 "
+              "--image_se_uses_qsigmoid=1 --decoder_output_stride=8 --output_stride=32")
+EDGETPU_SLIM_FLAGS = ("--model_variant=mobilenet_edgetpu --decoder_output_stride= "
+                      "--aspp_convs_filters=256 --depth_multiplier=0.75 --aspp_convs_filters=128 "
+                      "--output_stride=32")
+
+
+@pytest.fixture(scope="module")
+def cityscapes_records(tmp_path_factory):
+    """Synthetic records under Cityscapes' split names without a dataset.json, so
+    ``--dataset=cityscapes`` gives the original's 19-class descriptor."""
+    from deeplab.data.synthetic import SyntheticConfig, build_synthetic
+
+    directory = tmp_path_factory.mktemp("cityscapes") / "tfrecord"
+    build_synthetic(directory, SyntheticConfig({"train_fine": 2, "val_fine": 1}, 64, 96, 0),
+                    num_shards=1, num_workers=1)
+    (directory / "dataset.json").unlink()
+    return directory
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags, crop", [(MNV3_FLAGS, 769), (EDGETPU_SLIM_FLAGS, 513)],
+                         ids=["mobilenet_v3_small_lr_aspp", "edgetpu_slim"])
+def test_model_zoo_command_lines_train_eval_export(flags, crop, cityscapes_records, tmp_path):
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+           "PATH": "/usr/bin:/bin", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+    def run(binary, *args):
+        result = subprocess.run([sys.executable, "-m", f"deeplab.cli.{binary}", *args,
+                                 *flags.split()], capture_output=True, text=True, env=env,
+                                timeout=900)
+        assert result.returncode == 0, result.stderr[-4000:]
+        return result
+
+    data = [f"--dataset_dir={cityscapes_records}", "--dataset=cityscapes"]
+    run("train", *data, "--train_split=train_fine", f"--train_logdir={tmp_path / 'train'}",
+        f"--train_crop_size={crop},{crop}", "--train_batch_size=1",
+        "--training_number_of_steps=2", "--save_interval_steps=2")
+    run("eval", *data, "--eval_split=val_fine", f"--checkpoint_dir={tmp_path / 'train'}",
+        f"--eval_logdir={tmp_path / 'eval'}", f"--eval_crop_size={crop},{crop}",
+        "--max_number_of_evaluations=1")
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert len(metrics["per_class_iou"]) == 19 and metrics["step"] == 2
+    graph_path = tmp_path / "export" / "frozen_inference_graph.pb"
+    run("export_model", f"--checkpoint_path={tmp_path / 'train'}",
+        f"--export_path={graph_path}", "--num_classes=19", f"--crop_size={crop}",
+        f"--crop_size={crop}", "--inference_scales=1.0")
+    graph_def = tf.compat.v1.GraphDef.FromString(graph_path.read_bytes())
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            image = np.random.default_rng(0).integers(0, 255, (1, 70, 90, 3), dtype=np.uint8)
+            labels = session.run("SemanticPredictions:0", {"ImageTensor:0": image})
+    assert labels.shape == (1, 70, 90) and labels.max() < 19
+    tflite = tmp_path / "model.tflite"
+    run("convert_to_tflite", f"--checkpoint_path={tmp_path / 'train'}",
+        f"--crop_size={crop},{crop}", f"--output_tflite_path={tflite}")
+    from deeplab.export.tflite import op_names
+
+    ops = op_names(tflite.read_bytes())
+    assert "SPACE_TO_BATCH_ND" not in ops and "ARG_MAX" in ops

@@ -83,11 +83,10 @@ def explicit_model_overrides(values: flags.FlagValues, crop_size=None) -> dict:
     export cannot silently differ from training (the original's export defaulted to output
     stride 8 where training used 16, a classic cause of wrong exports).
     """
-    given = [field for field in flag_fields() if values[field.name].present]
-    overrides = {}
-    if given:
-        full = model_config_from_flags(values).to_dict()
-        overrides = {field.name: full[field.name] for field in given}
+    # Validated with the saved config they override (a full ModelConfig of the flags alone
+    # would check them against the flag defaults, e.g. 21 classes for a 19-class model).
+    overrides = {field.name: _field_value(values, field) for field in flag_fields()
+                 if values[field.name].present}
     if crop_size:
         overrides["crop_size"] = tuple(crop_size)
     return overrides
