@@ -55,3 +55,17 @@ def tiny_data(tmp_path_factory):
     build_synthetic(str(directory), SyntheticConfig(splits_to_sizes={"train": 16, "val": 4},
                                                     height=32, width=32), num_shards=2)
     return directory
+
+
+
+def run_like_the_original_demo(path: Path, image):
+    """What the original's demo did: TF1 GraphDef import, session, feed ImageTensor:0.
+    Returns (SemanticPredictions, SemanticProbabilities)."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef.FromString(Path(path).read_bytes())
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        return session.run(["SemanticPredictions:0", "SemanticProbabilities:0"],
+                           feed_dict={"ImageTensor:0": image})

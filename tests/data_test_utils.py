@@ -75,3 +75,15 @@ def read_records(dataset_dir, split: str) -> list[dict]:
                 "label": tf.io.decode_png(label_bytes)[..., 0].numpy() if label_bytes else None,
             })
     return out
+
+
+def records_without_descriptor(directory: Path, splits_to_sizes: dict, height: int,
+                               width: int) -> Path:
+    """Synthetic records under the given (the original's) split names with no dataset.json,
+    so ``--dataset`` picks the original's built-in descriptor, as the original did."""
+    from deeplab.data.synthetic import SyntheticConfig, build_synthetic
+
+    build_synthetic(directory, SyntheticConfig(splits_to_sizes, height, width, 0),
+                    num_shards=1, num_workers=1)
+    (directory / "dataset.json").unlink()
+    return directory

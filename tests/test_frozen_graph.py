@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_like_the_original_demo
 from google.protobuf import text_format
 from layer_test_utils import he_scale_weights
 
@@ -63,15 +64,6 @@ def frozen(model, tmp_path_factory):
                                  save_inference_graph=True)
     return folder, written
 
-
-def run_like_the_original_demo(path: Path, image: np.ndarray):
-    """What the original's demo did: TF1 GraphDef import, session, feed ImageTensor:0."""
-    graph_def = tf.compat.v1.GraphDef.FromString(path.read_bytes())
-    with tf.Graph().as_default() as graph:
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        return session.run(["SemanticPredictions:0", "SemanticProbabilities:0"],
-                           feed_dict={"ImageTensor:0": image})
 
 
 def test_frozen_graph_equals_the_saved_model_and_keras(model, frozen, tmp_path):

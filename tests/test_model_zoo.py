@@ -8,6 +8,8 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import run_like_the_original_demo
+from data_test_utils import records_without_descriptor
 from layer_test_utils import he_scale_weights, run_layer_test
 
 from deeplab.analysis.flops import count_madds
@@ -402,13 +404,8 @@ EDGETPU_SLIM_FLAGS = ("--model_variant=mobilenet_edgetpu --decoder_output_stride
 def cityscapes_records(tmp_path_factory):
     """Synthetic records under Cityscapes' split names without a dataset.json, so
     ``--dataset=cityscapes`` gives the original's 19-class descriptor."""
-    from deeplab.data.synthetic import SyntheticConfig, build_synthetic
-
-    directory = tmp_path_factory.mktemp("cityscapes") / "tfrecord"
-    build_synthetic(directory, SyntheticConfig({"train_fine": 2, "val_fine": 1}, 64, 96, 0),
-                    num_shards=1, num_workers=1)
-    (directory / "dataset.json").unlink()
-    return directory
+    return records_without_descriptor(tmp_path_factory.mktemp("cityscapes") / "tfrecord",
+                                      {"train_fine": 2, "val_fine": 1}, 64, 96)
 
 
 @pytest.mark.slow
@@ -417,8 +414,6 @@ def cityscapes_records(tmp_path_factory):
 def test_model_zoo_command_lines_train_eval_export(flags, crop, cityscapes_records, tmp_path):
     import subprocess
     import sys
-
-    import tensorflow as tf
 
     env = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
            "PATH": "/usr/bin:/bin", "TF_ENABLE_ONEDNN_OPTS": "0"}
@@ -443,12 +438,8 @@ def test_model_zoo_command_lines_train_eval_export(flags, crop, cityscapes_recor
     run("export_model", f"--checkpoint_path={tmp_path / 'train'}",
         f"--export_path={graph_path}", "--num_classes=19", f"--crop_size={crop}",
         f"--crop_size={crop}", "--inference_scales=1.0")
-    graph_def = tf.compat.v1.GraphDef.FromString(graph_path.read_bytes())
-    with tf.Graph().as_default() as graph:
-        tf.compat.v1.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            image = np.random.default_rng(0).integers(0, 255, (1, 70, 90, 3), dtype=np.uint8)
-            labels = session.run("SemanticPredictions:0", {"ImageTensor:0": image})
+    image = np.random.default_rng(0).integers(0, 255, (1, 70, 90, 3), dtype=np.uint8)
+    labels, _ = run_like_the_original_demo(graph_path, image)
     assert labels.shape == (1, 70, 90) and labels.max() < 19
     tflite = tmp_path / "model.tflite"
     run("convert_to_tflite", f"--checkpoint_path={tmp_path / 'train'}",

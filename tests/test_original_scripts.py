@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_like_the_original_demo
+from data_test_utils import records_without_descriptor
 
-from deeplab.data.synthetic import SyntheticConfig, build_synthetic
 from deeplab.model import build_deeplab
 from deeplab.weights.checkpoint_export import export_tf1_checkpoint
 
@@ -161,11 +162,8 @@ SCRIPTS = {
 @pytest.fixture(scope="module")
 def pascal_dataset(tmp_path_factory) -> Path:
     """Synthetic records under the original's split names, without a dataset.json."""
-    directory = tmp_path_factory.mktemp("pascal_voc_seg") / "tfrecord"
-    build_synthetic(directory, SyntheticConfig({"trainval": 4, "val": 2}, 64, 64, 0),
-                    num_shards=1, num_workers=1)
-    (directory / "dataset.json").unlink()
-    return directory
+    return records_without_descriptor(tmp_path_factory.mktemp("pascal_voc_seg") / "tfrecord",
+                                      {"trainval": 4, "val": 2}, 64, 64)
 
 
 @pytest.mark.slow
@@ -205,12 +203,6 @@ def test_original_local_test_runs_unchanged(script, pascal_dataset, tmp_path):
         "000000_prediction.png", "000001_prediction.png"]
     # Export: the original's frozen graph, runnable by its demo code.
     graph_path = folders["EXPORT_DIR"] / "frozen_inference_graph.pb"
-    import tensorflow as tf
-
-    graph_def = tf.compat.v1.GraphDef.FromString(graph_path.read_bytes())
-    with tf.Graph().as_default() as graph:
-        tf.compat.v1.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            image = np.random.default_rng(0).integers(0, 255, (1, 70, 90, 3), dtype=np.uint8)
-            labels = session.run("SemanticPredictions:0", {"ImageTensor:0": image})
+    image = np.random.default_rng(0).integers(0, 255, (1, 70, 90, 3), dtype=np.uint8)
+    labels, _ = run_like_the_original_demo(graph_path, image)
     assert labels.shape == (1, 70, 90) and labels.max() < 21
