@@ -115,6 +115,8 @@ class ModelConfig:
             express it (see :class:`deeplab.layers.ASPP` and :class:`deeplab.layers.Decoder`).
         dense_prediction_cell_json: the DPC head's cell (the original's JSON); giving it
             selects ``head="dpc"`` as the original's flag did.
+        dense_prediction_cell: the cell's operations, read from that JSON when the config
+            is made and kept in it, so a saved config rebuilds the model without the file.
         nas_*: the original's flags for the NAS backbones, not in this release yet
             (``NEEDS_MISSING_VARIANT``).
     """
@@ -177,6 +179,7 @@ class ModelConfig:
     dense_prediction_cell_json: str = _flag(
         "", "Dense Prediction Cell JSON in the original's format; selects the DPC head "
         "(--head=dpc without it uses the packaged Cityscapes cell).", "string")
+    dense_prediction_cell: list | None = None
     nas_stem_output_num_conv_filters: int = _flag(
         20, "NAS stem filters (needs the nas_* backbones, not in this release yet).", "int")
     nas_use_classification_head: bool = _flag(
@@ -207,6 +210,10 @@ class ModelConfig:
         self.image_pyramid = _floats(self.image_pyramid) or None
         if self.dense_prediction_cell_json and self.head == "aspp":
             self.head = "dpc"  # the original: a DPC JSON replaces ASPP
+        if self.head == "dpc" and self.dense_prediction_cell is None:
+            from deeplab.heads.registry import read_dense_prediction_cell
+
+            self.dense_prediction_cell = read_dense_prediction_cell(self)
         if self.decoder_output_stride is not None and not isinstance(
             self.decoder_output_stride, (tuple, list)
         ):
@@ -344,9 +351,11 @@ class ModelConfig:
             fail("dense_prediction_cell_json", f"selects the Dense Prediction Cell head; it "
                  f"does not combine with head={self.head!r}.")
         if self.head == "dpc":
-            from deeplab.heads.registry import dense_prediction_cell_path
+            from deeplab.layers.dense_prediction_cell import parse_cell
 
-            dense_prediction_cell_path(self)  # a missing file fails here, not at build
+            parse_cell(self.dense_prediction_cell)
+        elif self.dense_prediction_cell is not None:
+            fail("dense_prediction_cell", "belongs to head='dpc'.")
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         for name, needs in NEEDS_MISSING_VARIANT.items():
             if getattr(self, name) != defaults[name]:

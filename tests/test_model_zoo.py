@@ -448,3 +448,19 @@ def test_model_zoo_command_lines_train_eval_export(flags, crop, cityscapes_recor
 
     ops = op_names(tflite.read_bytes())
     assert "SPACE_TO_BATCH_ND" not in ops and "ARG_MAX" in ops
+
+
+def test_dpc_config_keeps_its_cell_so_a_saved_run_rebuilds_without_the_json(tmp_path):
+    path = tmp_path / "cell.json"
+    cell = [{"op": "conv", "kernel": 3, "rate": [2, 4], "input": -1},
+            {"op": "pyramid_pooling", "grid_size": [2, 2], "input": 0}]
+    path.write_text(json.dumps(cell))
+    config = ModelConfig(dense_prediction_cell_json=str(path), crop_size=(65, 65),
+                         num_classes=3)
+    assert config.head == "dpc" and config.dense_prediction_cell == parse_cell(cell)
+    saved = json.loads(json.dumps(config.to_dict()))
+    path.unlink()  # the run moved to a machine without the file
+    model = build_deeplab(ModelConfig.from_dict(saved))
+    assert model.get_layer("dpc").pool_kernels == [None, [3, 3]]  # 65 / (16 * 2) -> 3
+    with pytest.raises(ValueError, match="does not exist"):
+        ModelConfig(dense_prediction_cell_json=str(path))

@@ -174,10 +174,11 @@ def dense_prediction_cell_path(config: ModelConfig):
                      f"{sorted(p.name for p in packaged.glob('*.json'))}).")
 
 
-def _build_dense_prediction_cell(config: ModelConfig, context: HeadContext):
+def read_dense_prediction_cell(config: ModelConfig) -> list[dict]:
+    """The cell's operations, read and checked from :func:`dense_prediction_cell_path`."""
     import json
 
-    from deeplab.layers.dense_prediction_cell import DensePredictionCell
+    from deeplab.layers.dense_prediction_cell import parse_cell
 
     path = dense_prediction_cell_path(config)
     try:
@@ -185,8 +186,15 @@ def _build_dense_prediction_cell(config: ModelConfig, context: HeadContext):
     except json.JSONDecodeError as error:
         raise ValueError(f"ModelConfig.dense_prediction_cell_json: {path} is not valid JSON "
                          f"({error}).") from None
+    return parse_cell(cell)
+
+
+def _build_dense_prediction_cell(config: ModelConfig, context: HeadContext):
+    from deeplab.layers.dense_prediction_cell import DensePredictionCell
+
     return DensePredictionCell(
-        cell, output_stride=config.output_stride or 32, crop_size=config.crop_size,
+        config.dense_prediction_cell, output_stride=config.output_stride or 32,
+        crop_size=config.crop_size,
         image_pooling_crop_size=config.image_pooling_crop_size,
         activation=context.activation, weight_decay=context.weight_decay, norm=context.norm,
         name=config.head)
