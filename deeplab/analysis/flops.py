@@ -45,6 +45,14 @@ def _positions(size: int, rate: int, space_to_batch: bool) -> int:
     return size
 
 
+def _inference_graph(model: keras.Model, input_shape):
+    """The model's inference graph at a fixed input size, traced (never run) with dilated
+    convs as single native ops, as the TFLite export has them."""
+    function = tf.function(lambda x: model(x, training=False))
+    with native_dilation():
+        return function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32)).graph
+
+
 def count_ops(
     model: keras.Model, input_shape=(1, 513, 513, 3), space_to_batch: bool = False
 ) -> list[OpCount]:
@@ -53,9 +61,7 @@ def count_ops(
     The graph is traced, never run, with dilated convs as single native ops (what the
     TFLite export runs), so each counts Ho·Wo positions whatever TensorFlow executes.
     """
-    function = tf.function(lambda x: model(x, training=False))
-    with native_dilation():
-        graph = function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32)).graph
+    graph = _inference_graph(model, input_shape)
     counts = []
     for op in _walk(graph):
         if op.type in _CONV_OPS:
@@ -102,9 +108,7 @@ def count_profiler_flops(model: keras.Model, input_shape=(1, 513, 513, 3)) -> in
     MobileNetV3 Cityscapes "Mult-Adds" on this scale (15.95 B for MNv3-Large is within
     1.1 % of this count of ours, against 7.58 B conv multiply-adds); the DeepLab papers and
     the other rows use :func:`count_madds`."""
-    function = tf.function(lambda x: model(x, training=False))
-    with native_dilation():
-        graph = function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32)).graph
+    graph = _inference_graph(model, input_shape)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return int(tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops)

@@ -58,6 +58,9 @@ class Decoder(keras.layers.Layer):
         Image Segmentation" (DeepLabv3+), ECCV 2018.
     """
 
+    # Checkpoint scopes: decoder/feature_projection0, decoder/decoder_conv0_depthwise, ...
+    original_scope_prefix = "decoder/"
+
     def __init__(
         self,
         num_levels: int = 1,

@@ -20,7 +20,7 @@ from deeplab.layers.atrous_separable_conv import AtrousSeparableConv
 from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.multi_rate_logits import MultiRateLogits
 from deeplab.layers.squeeze_excite import SqueezeExcite
-from deeplab.model import DECODER_LAYER, LOGITS_LAYER
+from deeplab.model import LOGITS_LAYER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +80,8 @@ def scope_targets(model: keras.Model) -> dict[str, ScopeTarget]:
             targets.extend(ScopeTarget(f"logits/{branch.name}", branch, None)
                            for branch in layer.branches)
             continue
-        prefix = f"{DECODER_LAYER}/" if layer.name == DECODER_LAYER else getattr(
-            layer, "original_scope_prefix", "")
+        # Heads the original built inside a variable scope (decoder/, meta_architecture/).
+        prefix = getattr(layer, "original_scope_prefix", "")
         for sublayer in layer._flatten_layers(include_self=False, recursive=False):
             targets.extend(_unit_targets(sublayer, prefix + sublayer.name))
     return {t.scope: t for t in targets}
