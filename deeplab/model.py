@@ -126,6 +126,8 @@ class DeepLab(keras.Model):
         self.backbone = backbone
         # Symbolic tensors of the graph above, for the models sharing these weights.
         self._logits_tensors = {"head": head_logits, "scales": tuple(scale_logits)}
+        self._logits_at = logits_at
+        self._scaled_models = {}
         if config.quantize_delay_step >= 0:
             prepare_model(self)
 
@@ -140,6 +142,22 @@ class DeepLab(keras.Model):
         several scales, each scale's logits (``add_softmax_cross_entropy_loss_for_each_scale``)."""
         tensors = self._logits_tensors
         return keras.Model(self.input, [tensors["head"], *tensors["scales"]])
+
+    def scaled_input_model(self, scale: float) -> keras.Model:
+        """A model sharing these weights for images resized by ``scale`` from the crop:
+        its image pooling is sized from the scaled crop, as the original's
+        ``multi_scale_logits`` runs each scale (multi-scale inference included). The
+        model itself where that changes nothing (scale 1, global image pooling).
+        """
+        pooling = _pooling_size(self.config, scale)
+        if pooling == _pooling_size(self.config) or self.config.image_pyramid:
+            return self
+        if scale not in self._scaled_models:
+            images = keras.Input(shape=(None, None, 3), name="scaled_images")
+            logits = self._logits_at(self.get_layer("preprocess")(images), pooling)
+            self._scaled_models[scale] = keras.Model(
+                images, self.get_layer("upsample_logits")([logits, images]))
+        return self._scaled_models[scale]
 
     def last_layer_names(self, logits_only: bool = False) -> tuple[str, ...]:
         """The layers the original counted as "last layers" (``get_extra_layer_scopes``):

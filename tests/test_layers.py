@@ -140,8 +140,9 @@ def test_synchronized_batch_norm_variance_survives_a_large_mean():
     rng = np.random.default_rng(0)
     x = (1000.0 + 0.01 * rng.standard_normal((2, 8, 8, 3))).astype("float32")
     expected = x.astype("float64").var(axis=(0, 1, 2))
-    mean, variance = synchronized_moments(tf.constant(x), [0, 1, 2],
-                                          tf.distribute.get_replica_context())
+    mean, variance, count = synchronized_moments(tf.constant(x), [0, 1, 2],
+                                                 tf.distribute.get_replica_context())
+    assert float(count) == 2 * 8 * 8
     np.testing.assert_allclose(np.asarray(mean), x.astype("float64").mean(axis=(0, 1, 2)),
                                rtol=1e-6)
     np.testing.assert_allclose(np.asarray(variance), expected, rtol=1e-3)
@@ -166,6 +167,37 @@ def test_batch_norm_frozen_statistics_keep_gamma_trainable():
     live = BatchNorm(momentum=0.5)
     live(x, training=True)
     assert np.all(np.asarray(live.moving_mean) > 4.0)
+
+
+def test_batch_norm_moving_variance_takes_the_unbiased_variance_on_a_1x1_input():
+    """The image-pooling case: one value per image, n = batch. By hand, batch 2 with the
+    values 1 and 3 in channel 0 and 2, 2 in channel 1: mean (2, 2), biased variance (1, 0),
+    unbiased (2, 0); momentum 0.5 from (0, 0) and (1, 1): mean (1, 1), variance
+    0.5 * 1 + 0.5 * (2, 0) = (1.5, 0.5). Keras' own layer would give (1.0, 0.5)."""
+    x = tf.constant([[[[1.0, 2.0]]], [[[3.0, 2.0]]]])
+    bn = BatchNorm(momentum=0.5, epsilon=0.0, center=False, scale=False)
+    y = bn(x, training=True)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), [1.0, 1.0])
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), [1.5, 0.5])
+    # The output is normalised with the biased variance, as before.
+    np.testing.assert_allclose(np.asarray(y)[:, 0, 0, 0], [-1.0, 1.0], rtol=1e-6)
+    keras_bn = keras.layers.BatchNormalization(momentum=0.5, epsilon=0.0)
+    keras_bn(x, training=True)
+    np.testing.assert_allclose(np.asarray(keras_bn.moving_variance), [1.0, 0.5])
+
+
+def test_batch_norm_bessel_factor_counts_batch_height_width_and_one_value_is_kept():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 5, 4)).astype("float32")
+    bn = BatchNorm(momentum=0.9)
+    bn(x, training=True)
+    n = 2 * 3 * 5
+    expected = 0.9 + 0.1 * x.var(axis=(0, 1, 2)) * n / (n - 1)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), expected, rtol=1e-5)
+    # n = 1 (one pixel of one image): TensorFlow's kernel keeps the variance (0) as is.
+    single = BatchNorm(momentum=0.5)
+    single(x[:1, :1, :1], training=True)
+    np.testing.assert_allclose(np.asarray(single.moving_variance), 0.5)
 
 
 # === ASPP / KSAC ===

@@ -159,6 +159,37 @@ def test_crop_sized_model_runs_at_exactly_the_crop():
                                atol=1e-5)
 
 
+def test_multi_scale_inference_is_the_original_s_on_its_padded_canvas():
+    """--eval_scales with --add_flipped_images as the original's predict_labels_multi_scale
+    on an image padded to the crop 65: at scale 0.5 the canvas is resized to
+    scale_dimension(65, 0.5) = 33 and the network runs with the crop 33 (image pooling 3x3,
+    the whole map; the same weights built with crop 33), its logits go to the scale-1
+    logits grid 5 and then to 65; a flip flips the whole canvas (the padding moves left);
+    the softmaxes of all passes are averaged. The oracle measured the same against the
+    original's code (1.8e-6)."""
+    model = he_scale_weights(build_deeplab(**SMALL, atrous_rates=(1, 2), crop_size=(65, 65)),
+                             seed=12)
+    half = build_deeplab(**SMALL, atrous_rates=(1, 2), crop_size=(33, 33))
+    half.set_weights(model.get_weights())
+    x = image_batch(1, 50, 60, seed=13)
+    mean = np.asarray(model.config.backbone_spec.mean_pixel, "float32")
+    canvas = np.broadcast_to(mean, (1, 65, 65, 3)).copy()
+    canvas[:, :50, :60] = x
+    passes = []
+    for image in (canvas, canvas[:, :, ::-1]):
+        small = half(resize_bilinear(image, [33, 33]))
+        at_half = resize_bilinear(resize_bilinear(small, [5, 5]), [65, 65])
+        for logits in (model(image), at_half):
+            passes.append(tf.nn.softmax(logits if image is canvas else logits[:, :, ::-1]))
+    expected = np.mean(passes, axis=0)[:, :50, :60]
+    got = predict_probabilities(model, tf.constant(x), (0.5, 1.0), add_flipped_images=True)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # The scale-0.5 network is not the crop-65 model at a smaller input (its pooling would
+    # cover 4x4 of the 3x3 map and fail, or on a padded canvas average the padding).
+    assert model.scaled_input_model(0.5) is not model
+    assert model.scaled_input_model(1.0) is model
+
+
 def test_pyramid_merge_layer(tmp_path):
     a, b = np.ones((1, 2, 2, 3), "float32"), np.zeros((1, 2, 2, 3), "float32")
     assert float(PyramidMerge("max")([a, b])[0, 0, 0, 0]) == 1.0

@@ -14,7 +14,7 @@ import pytest
 
 from deeplab.config import ModelConfig
 from deeplab.training.train_config import TrainConfig
-from deeplab.training.trainer import Trainer, TrainingDiverged
+from deeplab.training.trainer import OptimizerMismatch, Trainer, TrainingDiverged
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
@@ -55,6 +55,71 @@ def test_trainer_runs_saves_and_resumes(tiny_data, tmp_path):
         other = tiny_config(tiny_data, tmp_path)
         other.model = ModelConfig(num_classes=6, depth_multiplier=0.5, crop_size=(33, 33))
         Trainer(other, log=lambda line: None).train()
+
+
+def test_resume_converts_keras_sgd_slots_and_refuses_another_optimizer(tiny_data, tmp_path,
+                                                                      monkeypatch):
+    """A run folder of an earlier release (Keras SGD velocities in the slots) resumes with
+    the original's accumulators, accum = -v / lr of the last step; another --optimizer is
+    refused with what differs and how to go on, never called damaged."""
+    import keras
+
+    from deeplab.training import trainer as trainer_module
+
+    config = tiny_config(tiny_data, tmp_path, optimizer="momentum", base_learning_rate=0.01,
+                         training_number_of_steps=2)
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "make_optimizer", lambda name, rate, momentum, epsilon:
+                      keras.optimizers.SGD(rate, momentum=momentum))
+        old = Trainer(config, log=lambda line: None)
+        old.train()
+    velocities = [v.numpy() for v in old.optimizer.momentums]
+    assert max(np.abs(v).max() for v in velocities) > 0
+    lines = []
+    resumed = Trainer(tiny_config(tiny_data, tmp_path, optimizer="momentum",
+                                  base_learning_rate=0.01, training_number_of_steps=3),
+                      log=lines.append)
+    assert resumed.restore_or_initialize() == 2
+    rate = float(resumed.schedule(1))  # the rate of the second update
+    for velocity, accumulator in zip(velocities, resumed.optimizer.accumulators):
+        np.testing.assert_allclose(accumulator.numpy(), -velocity / rate, rtol=1e-5, atol=1e-9)
+    assert any("holds Keras SGD momentum slots" in line for line in lines)
+    with pytest.raises(OptimizerMismatch) as error:
+        Trainer(tiny_config(tiny_data, tmp_path, optimizer="adam"),
+                log=lines.append).restore_or_initialize()
+    assert str(error.value) == (
+        f"{tmp_path / 'ckpt-2'} was written by a run with --optimizer=momentum and this "
+        "command gives --optimizer=adam: resume with --optimizer=momentum, or start a new "
+        f"--train_logdir with --tf_initial_checkpoint={tmp_path / 'ckpt-2'} to go on from its "
+        "weights with adam")
+    assert not any("cannot be read" in line for line in lines)
+
+
+def test_image_pyramid_loss_covers_the_merged_and_each_scale_s_logits(tiny_data, tmp_path):
+    """The original's add_softmax_cross_entropy_loss_for_each_scale: one loss on the merged
+    logits and one on each scale's (labels void outside), summed."""
+    import tensorflow as tf
+
+    from deeplab.training.losses import softmax_cross_entropy
+
+    config = tiny_config(tiny_data, tmp_path)
+    # No concat projection, so no dropout: the training-mode pass is deterministic.
+    config.model = ModelConfig(num_classes=6, depth_multiplier=0.35, crop_size=(33, 33),
+                               image_pyramid=(0.5, 1.0), merge_method="avg",
+                               aspp_with_concat_projection=False)
+    trainer = Trainer(config, log=lambda line: None)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(0, 255, (2, 33, 33, 3)).astype("float32"))
+    labels = rng.integers(0, 6, (2, 33, 33, 1)).astype("int32")
+    labels[:, :, :4] = 255
+    outputs = trainer.model.training_logits_model()(images, training=False)
+    assert len(outputs) == 3
+    by_hand = sum(float(softmax_cross_entropy(o, labels, 6, 255)) for o in outputs)
+    for layer in trainer.model._flatten_layers():
+        if hasattr(layer, "update_statistics"):
+            layer.update_statistics = False  # the same forward as the call above
+    loss, _, _ = trainer._loss_and_gradients(images, tf.constant(labels))
+    assert float(loss) == pytest.approx(by_hand, rel=1e-5)
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,6 +20,12 @@ from deeplab.training.losses import (
     softmax_cross_entropy,
 )
 from deeplab.training.multipliers import gradient_multipliers
+from deeplab.training.optimizers import (
+    MomentumOptimizer,
+    keras_sgd_to_accumulators,
+    make_optimizer,
+    saved_optimizer,
+)
 from deeplab.training.schedules import DeepLabLearningRate
 from deeplab.training.train_config import TrainConfig
 
@@ -119,6 +126,87 @@ def test_gradient_multipliers():
         "aspp/aspp0/conv/kernel": 10.0, "duc_like/bias": 2.0}
     assert "aspp/aspp0/conv/kernel" not in gradient_multipliers(
         paths, model.last_layer_prefixes(logits_only=True), 10.0)
+
+
+# === Optimizer ===
+class Piecewise(keras.optimizers.schedules.LearningRateSchedule):
+    """``rates[step]``: the rate of update ``step + 1``."""
+
+    def __init__(self, rates):
+        self.rates = rates
+
+    def __call__(self, step):
+        return tf.gather(tf.constant(self.rates), tf.cast(step, tf.int32))
+
+
+def test_momentum_is_the_original_rule_over_a_rate_change_resumed_halfway(tmp_path):
+    """TF1's rule by hand, m = 0.9, rates 0.1, 0.05, 0.02, gradients 1, 2, -1 from w = 1:
+    accum 1, 2.9, 1.61 and w 0.9, 0.755, 0.7228. Keras SGD (v = m v - lr g; w += v) gives
+    0.9, 0.71, 0.559. The checkpoint after step 2 resumes into a fresh optimizer."""
+    rates = [0.1, 0.05, 0.02]
+    gradients = [1.0, 2.0, -1.0]
+    w = tf.Variable([1.0])
+    optimizer = MomentumOptimizer(Piecewise(rates), momentum=0.9)
+    for g in gradients[:2]:
+        optimizer.apply([tf.constant([g])], [w])
+    np.testing.assert_allclose(w.numpy(), [0.755], rtol=1e-6)
+    np.testing.assert_allclose(optimizer.accumulators[0].numpy(), [2.9], rtol=1e-6)
+    prefix = tf.train.Checkpoint(w=w, optimizer=optimizer).save(str(tmp_path / "ckpt"))
+    w2 = tf.Variable([0.0])
+    resumed = MomentumOptimizer(Piecewise(rates), momentum=0.9)
+    resumed.build([w2])
+    tf.train.Checkpoint(w=w2, optimizer=resumed).restore(prefix).assert_consumed()
+    assert int(resumed.iterations.numpy()) == 2
+    resumed.apply([tf.constant([gradients[2]])], [w2])
+    np.testing.assert_allclose(w2.numpy(), [0.7228], rtol=1e-6)
+    np.testing.assert_allclose(resumed.accumulators[0].numpy(), [1.61], rtol=1e-6)
+    keras_w = tf.Variable([1.0])
+    sgd = keras.optimizers.SGD(Piecewise(rates), momentum=0.9)
+    for g in gradients:
+        sgd.apply([tf.constant([g])], [keras_w])
+    np.testing.assert_allclose(keras_w.numpy(), [0.559], rtol=1e-6)
+    assert saved_optimizer(prefix) == "momentum"
+
+
+def test_keras_sgd_velocity_converts_to_the_accumulator():
+    """At a constant rate the two rules coincide; the converted slot continues Keras'
+    trajectory exactly: v after steps g = 1, 2 at lr 0.1 is -0.1 * (0.9 + 2) = -0.29,
+    the accumulator 2.9."""
+    w = tf.Variable([1.0])
+    sgd = keras.optimizers.SGD(0.1, momentum=0.9)
+    for g in (1.0, 2.0):
+        sgd.apply([tf.constant([g])], [w])
+    optimizer = MomentumOptimizer(0.1, momentum=0.9)
+    optimizer.build([w])
+    optimizer.accumulators[0].assign(sgd.momentums[0])
+    keras_sgd_to_accumulators(optimizer, 0.1)
+    np.testing.assert_allclose(optimizer.accumulators[0].numpy(), [2.9], rtol=1e-6)
+    # Keras' next step from w = 1 - 0.1 - 0.29 = 0.61: v = 0.9 * -0.29 + 0.1 = -0.161,
+    # w = 0.449.
+    np.testing.assert_allclose(w.numpy(), [0.61], rtol=1e-6)
+    optimizer.apply([tf.constant([-1.0])], [w])
+    np.testing.assert_allclose(w.numpy(), [0.449], rtol=1e-6)
+    with pytest.raises(ValueError, match="learning rate 0"):
+        keras_sgd_to_accumulators(optimizer, 0.0)
+
+
+def test_adam_is_tf1_s_rule_with_the_flag_s_epsilon():
+    """TF1's AdamOptimizer by hand (m, v, lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), epsilon
+    added to sqrt(v)), the original's --optimizer=adam, over two steps."""
+    optimizer = make_optimizer("adam", 0.1, adam_epsilon=1e-3)
+    w = tf.Variable([1.0])
+    m = v = 0.0
+    expected = 1.0
+    for t, g in enumerate((1.0, 2.0), start=1):
+        optimizer.apply([tf.constant([g])], [w])
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        rate = 0.1 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        expected -= rate * m / (math.sqrt(v) + 1e-3)
+        # float32's 1 - 0.999 ** t carries ~1e-5 of relative error (in TF1's too).
+        np.testing.assert_allclose(w.numpy(), [expected], rtol=1e-5)
+    assert isinstance(make_optimizer("momentum", 0.1), MomentumOptimizer)
+    with pytest.raises(ValueError, match="--optimizer must be momentum or adam"):
+        make_optimizer("sgd", 0.1)
 
 
 # === Metrics ===

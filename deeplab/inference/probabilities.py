@@ -73,11 +73,16 @@ def pad_with_mean(images: tf.Tensor, height, width, mean) -> tf.Tensor:
 def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool = False):
     """Class probabilities [N, H, W, C] for float 0-255 images of any size (TF, traceable).
 
-    Each scale resizes the images by the original's ``scale_dimension`` (bilinear, align
-    corners), pads bottom/right with the mean pixel to an aligned size (and at least the
-    model's crop size when its image pooling is crop-sized), predicts, crops, resizes the
-    logits back and applies ONE softmax; probabilities are averaged over scales and flips
-    (the original applied a second softmax to merged scores).
+    An image within the model's crop size is padded (bottom/right, mean pixel) to exactly
+    the crop, as the original's eval; a larger one to the next aligned size, or one
+    without a crop size to its aligned size. Each scale resizes that canvas by the
+    original's ``scale_dimension`` (bilinear, align corners) and runs the network with the
+    image pooling sized from the scaled crop (:meth:`DeepLab.scaled_input_model`), a
+    flipped pass flips the whole canvas, and the logits are resized back to the canvas
+    (through the scale-1 logits grid for scales below 1) before ONE softmax: the
+    original's ``predict_labels_multi_scale`` on its padded images. Probabilities are
+    averaged over scales and flips (the original applied a second softmax to the
+    average) and cropped to the image.
 
     With ``prediction_with_upsampled_logits=False`` in the model's config and a single
     scale without flips, the softmax is taken at the logits' stride and upsampled
@@ -86,7 +91,7 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
     """
     import tensorflow as tf
 
-    from deeplab.ops import resize_bilinear, resize_nearest, scaled_size
+    from deeplab.ops import resize_bilinear, resize_nearest, scale_dimension, scaled_size
 
     config = model.config
     if config.image_pyramid and (tuple(scales) != (1.0,) or add_flipped_images):
@@ -96,39 +101,49 @@ def predict_probabilities(model, images, scales=(1.0,), add_flipped_images: bool
             "over scales, as the original's multi-scale inference) leave --image_pyramid out")
     low_resolution = (not config.prediction_with_upsampled_logits
                       and tuple(scales) == (1.0,) and not add_flipped_images)
-    head = model.head_logits_model() if low_resolution else None
     stride = config.logits_stride
     # Per-channel mean pixel (ImageNet mean for ResNet-v1): pad the mean-subtracted image with 0.
     mean = tf.constant(config.backbone_spec.mean_pixel, images.dtype)
     shape = tf.shape(images)
     height, width = shape[1], shape[2]
+    if config.crop_size:
+        # An image within the crop runs at exactly the crop, as the original (a crop such
+        # as 512 is not of the aligned form, and padding it further would make the
+        # crop-sized image pooling cover less than the whole map).
+        crop_h, crop_w = config.crop_size
+        fits = tf.logical_and(height <= crop_h, width <= crop_w)
+        canvas = pad_with_mean(images, tf.where(fits, crop_h, height),
+                               tf.where(fits, crop_w, width), mean)
+    else:
+        canvas = images
+    canvas_size = tf.shape(canvas)[1:3]
     total, count = 0.0, 0
     for scale in scales:
-        if scale == 1.0:
-            scaled = images
-        else:
-            scaled = resize_bilinear(images, scaled_size(tf.stack([height, width]), scale))
+        scaled = canvas if scale == 1.0 else resize_bilinear(canvas, scaled_size(canvas_size,
+                                                                                  scale))
+        network = model.scaled_input_model(scale)
         for flip in (False, True) if add_flipped_images else (False,):
             x = tf.reverse(scaled, [2]) if flip else scaled
             h, w = tf.shape(x)[1], tf.shape(x)[2]
             target_h, target_w = aligned_size(h, stride), aligned_size(w, stride)
             if config.crop_size:
-                # An image within the crop runs at exactly the crop, as the original (a crop
-                # such as 512 is not of the aligned form, and padding it further would make
-                # the crop-sized image pooling cover less than the whole map).
-                crop_h, crop_w = config.crop_size
-                fits = tf.logical_and(h <= crop_h, w <= crop_w)
-                target_h = tf.where(fits, crop_h, tf.maximum(target_h, crop_h))
-                target_w = tf.where(fits, crop_w, tf.maximum(target_w, crop_w))
+                scaled_h, scaled_w = (scale_dimension(c, scale) for c in config.crop_size)
+                target_h = tf.where(fits, scaled_h, tf.maximum(target_h, scaled_h))
+                target_w = tf.where(fits, scaled_w, tf.maximum(target_w, scaled_w))
             x = pad_with_mean(x, target_h, target_w, mean)
-            if head is not None:
-                low = tf.nn.softmax(tf.cast(head(x, training=False), tf.float32))
-                return resize_nearest(low, tf.stack([target_h, target_w]))[:, :h, :w]
-            logits = model(x, training=False)[:, :h, :w]
+            if low_resolution:
+                low = tf.nn.softmax(tf.cast(model.head_logits_model()(x, training=False),
+                                            tf.float32))
+                return resize_nearest(low, tf.stack([target_h, target_w]))[:, :height, :width]
+            logits = network(x, training=False)[:, :h, :w]
             if flip:
                 logits = tf.reverse(logits, [2])
+            if scale < 1.0:
+                # The original's multi_scale_logits first resizes a scale's logits to
+                # the scale-1 logits grid (of max(1, scale)), then to the image.
+                logits = resize_bilinear(logits, scaled_size(canvas_size, 1.0 / stride))
             if scale != 1.0:
-                logits = resize_bilinear(logits, tf.stack([height, width]))
+                logits = resize_bilinear(logits, canvas_size)
             total += tf.nn.softmax(logits)
             count += 1
-    return total / count
+    return (total / count)[:, :height, :width]

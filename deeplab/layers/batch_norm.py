@@ -22,6 +22,15 @@ class BatchNorm(keras.layers.BatchNormalization):
     layers, float32): the variance then depends on the summation order, so 2 replicas
     and 1 device disagreed by ~1 % in the gradients of the first convs.
 
+    The moving variance is updated with the *unbiased* batch variance ``n / (n - 1) *
+    var``, ``n`` being the number of values per channel (batch x height x width, over all
+    replicas when synchronised), as the original's fused TF1 batch norm did (its kernel
+    returns the Bessel-corrected variance for the moving average and normalises with the
+    biased one). Keras' layer averages the biased variance, which shrinks the moving
+    variance most where ``n`` is small: the image-pooling BN sees one value per image, a
+    factor 2 at batch 2. The output is unchanged; ``n = 1`` averages the variance as is,
+    as TensorFlow's kernel does.
+
     Args:
         update_statistics: use and update batch statistics when called with
             ``training=True``. False reproduces ``fine_tune_batch_norm=False``.
@@ -38,9 +47,25 @@ class BatchNorm(keras.layers.BatchNormalization):
         self.update_statistics = update_statistics
 
     def call(self, inputs, training=None, mask=None):
-        if not self.update_statistics:
-            training = False
-        return super().call(inputs, training=training, mask=mask)
+        if not self.uses_batch_statistics(training) or mask is not None or self.renorm:
+            return super().call(inputs, training=training and self.update_statistics,
+                                mask=mask)
+        # Keras' own call, but for the moving-variance update (see the class docstring).
+        x = tf.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        mean, variance, count = self._moments_and_count(x)
+        bessel = count / tf.maximum(count - 1.0, 1.0)
+        decay = 1.0 - self.momentum
+        # The original's assign_moving_average: moving -= (1 - decay) * (moving - value).
+        self.moving_mean.assign_sub(
+            (tf.cast(self.moving_mean, x.dtype) - mean) * decay)
+        self.moving_variance.assign_sub(
+            (tf.cast(self.moving_variance, x.dtype) - variance * bessel) * decay)
+        outputs = keras.ops.batch_normalization(
+            x, mean, variance, axis=self.axis,
+            offset=tf.cast(self.beta, x.dtype) if self.center else None,
+            scale=tf.cast(self.gamma, x.dtype) if self.scale else None,
+            epsilon=self.epsilon)
+        return tf.cast(outputs, self.compute_dtype)
 
     def uses_batch_statistics(self, training) -> bool:
         """Whether a call with ``training`` normalises with batch statistics."""
@@ -53,10 +78,19 @@ class BatchNorm(keras.layers.BatchNormalization):
         return gamma * tf.math.rsqrt(self.moving_variance + self.epsilon)
 
     def _moments(self, inputs, mask):
-        context = tf.distribute.get_replica_context()
-        if not self.synchronized or mask is not None or context is None:
+        if mask is not None:
             return super()._moments(inputs, mask)
-        return synchronized_moments(inputs, self._reduction_axes, context)
+        mean, variance, _ = self._moments_and_count(inputs)
+        return mean, variance
+
+    def _moments_and_count(self, x) -> tuple:
+        """Batch mean, biased variance and the number of values per channel they cover
+        (over every replica when synchronised)."""
+        context = tf.distribute.get_replica_context()
+        if self.synchronized and context is not None:
+            return synchronized_moments(x, self._reduction_axes, context)
+        mean, variance = tf.nn.moments(x, self._reduction_axes)
+        return mean, variance, _count(x, self._reduction_axes)
 
     def get_config(self):
         config = super().get_config()
@@ -64,18 +98,23 @@ class BatchNorm(keras.layers.BatchNormalization):
         return config
 
 
+def _count(x, axes):
+    """The number of values per channel of ``x`` (the product of the ``axes`` sizes)."""
+    return tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), axes)), x.dtype)
+
+
 def synchronized_moments(x, axes, context) -> tuple:
-    """Mean and variance of ``x`` over ``axes`` and over every replica, in two passes.
+    """Mean, biased variance and value count of ``x`` over ``axes`` and over every
+    replica, in two passes.
 
     Args:
         x: this replica's float tensor.
         axes: the reduction axes (all but the channel axis).
         context: the ``tf.distribute`` replica context whose replicas share the statistics.
     """
-    count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), axes)), x.dtype)
     total, count = context.all_reduce(
-        tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, axes, keepdims=True), count])
+        tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, axes, keepdims=True), _count(x, axes)])
     mean = total / count
     squares = context.all_reduce(
         tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x - mean), axes, keepdims=True))
-    return tf.squeeze(mean, axes), tf.squeeze(squares / count, axes)
+    return tf.squeeze(mean, axes), tf.squeeze(squares / count, axes), count

@@ -20,8 +20,18 @@ from deeplab.runs.store import checkpoint_prefixes, checkpoint_weights, write_ru
 from deeplab.training.initialization import initialize_from_checkpoint
 from deeplab.training.losses import softmax_cross_entropy
 from deeplab.training.multipliers import gradient_multipliers
+from deeplab.training.optimizers import (
+    KERAS_SGD,
+    keras_sgd_to_accumulators,
+    make_optimizer,
+    saved_optimizer,
+)
 from deeplab.training.schedules import DeepLabLearningRate
 from deeplab.training.train_config import TrainConfig
+
+
+class OptimizerMismatch(ValueError):
+    """A checkpoint of the run folder was written with another ``--optimizer``."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -133,10 +143,7 @@ class Trainer:
             c.learning_policy, base, c.training_number_of_steps, c.learning_power,
             c.end_learning_rate, c.decay_steps, c.learning_rate_decay_step,
             c.learning_rate_decay_factor, c.slow_start_step, c.slow_start_learning_rate)
-        if c.optimizer == "adam":
-            optimizer = keras.optimizers.Adam(self.schedule, epsilon=c.adam_epsilon)
-        else:
-            optimizer = keras.optimizers.SGD(self.schedule, momentum=c.momentum)
+        optimizer = make_optimizer(c.optimizer, self.schedule, c.momentum, c.adam_epsilon)
         if c.mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
@@ -157,13 +164,19 @@ class Trainer:
         unreadable = []
         for prefix in candidates:
             try:
+                saved = saved_optimizer(prefix)
+                self._check_optimizer(prefix, saved)
                 self.checkpoint.restore(prefix).assert_existing_objects_matched()
+            except OptimizerMismatch:
+                raise
             except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError) as error:
                 # A truncated .data shard raises "IndexError: Read less bytes than requested".
                 reason = str(getattr(error, "message", error)).strip().splitlines()[0]
                 unreadable.append(prefix)
                 self.log(f"{prefix} cannot be read ({reason[:200]}); trying the one before")
                 continue
+            if saved == KERAS_SGD:
+                self._convert_keras_sgd(prefix)
             self.log(f"resumed from {prefix} at step {self.step}")
             return self.step
         if unreadable:
@@ -177,6 +190,30 @@ class Trainer:
                     self.config.last_layers_contain_logits_only):
                 self.log(line)
         return self.step
+
+    def _check_optimizer(self, prefix: str, saved: str | None) -> None:
+        """Refuses a checkpoint written with another ``--optimizer`` (its slots would load
+        into this one's by position)."""
+        wanted = self.config.optimizer
+        if saved == KERAS_SGD:
+            saved = "momentum"  # an earlier release's --optimizer=momentum
+        if saved is None or saved == wanted:
+            return
+        raise OptimizerMismatch(
+            f"{prefix} was written by a run with --optimizer={saved} and this command gives "
+            f"--optimizer={wanted}: resume with --optimizer={saved}, or start a new "
+            f"--train_logdir with --tf_initial_checkpoint={prefix} to go on from its "
+            f"weights with {wanted}")
+
+    def _convert_keras_sgd(self, prefix: str) -> None:
+        """A checkpoint of an earlier release holds Keras SGD velocities: converted to the
+        original's accumulators (see ``keras_sgd_to_accumulators``)."""
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        step = self.step
+        if step > 0:
+            keras_sgd_to_accumulators(optimizer, float(self.schedule(step - 1)))
+        self.log(f"{prefix} holds Keras SGD momentum slots (an earlier release's rule): "
+                 "converted to the original's momentum accumulators")
 
     def dataset(self, seed):
         from deeplab.data.pipeline import PreprocessConfig, make_dataset
