@@ -169,6 +169,27 @@ def test_batch_norm_frozen_statistics_keep_gamma_trainable():
     assert np.all(np.asarray(live.moving_mean) > 4.0)
 
 
+def test_frozen_batch_norm_in_training_subtracts_the_mean_first():
+    """fine_tune_batch_norm=False: (x - mean) * gamma / sqrt(var + eps) + beta, as the
+    original's fused kernel. With |mean| >> std Keras' x * s + (beta - mean * s) loses the
+    digits that the output and the gamma/beta gradients are made of."""
+    rng = np.random.default_rng(5)
+    x = (1000.0 + 0.01 * rng.standard_normal((2, 4, 4, 3))).astype("float32")
+    bn = BatchNorm(update_statistics=False, epsilon=0.0)
+    bn.build(x.shape)
+    bn.moving_mean.assign([1000.0] * 3)
+    bn.moving_variance.assign([1e-4] * 3)
+    with tf.GradientTape() as tape:
+        y = bn(x, training=True)
+        loss = tf.reduce_sum(y * tf.constant(rng.standard_normal(x.shape), tf.float32))
+    exact = (x.astype("float64") - 1000.0) / 0.01
+    assert np.abs(np.asarray(y) - exact).max() < 1e-3
+    keras_form = x * np.float32(100.0) + np.float32(-1000.0 * 100.0)
+    assert np.abs(keras_form - exact).max() > 1e-3  # what the Keras form would give
+    gamma_grad = tape.gradient(loss, bn.gamma)
+    assert np.all(np.isfinite(np.asarray(gamma_grad)))
+
+
 def test_batch_norm_moving_variance_takes_the_unbiased_variance_on_a_1x1_input():
     """The image-pooling case: one value per image, n = batch. By hand, batch 2 with the
     values 1 and 3 in channel 0 and 2, 2 in channel 1: mean (2, 2), biased variance (1, 0),

@@ -172,3 +172,18 @@ def test_save_and_load_model_round_trip(tmp_path):
         load_model(path)
     with pytest.raises(ValueError, match="end with .weights.h5"):
         save_model(model, tmp_path / "m.h5")
+
+
+@pytest.mark.parametrize("variant, root", [("resnet_v1_50_beta", "conv1_1"),
+                                           ("resnet_v1_50", "conv1")])
+def test_resnet_scopes_are_the_original_s(variant, root):
+    """The original's feature_extractor names the beta variants' scope without "_beta"
+    (its name_scope table: resnet_v1_50_beta -> resnet_v1_50), so the model zoo's
+    checkpoints read ``resnet_v1_50/conv1_1/weights`` (the oracle imports one in full)."""
+    from deeplab.weights.scopes import scope_targets
+
+    model = build_deeplab(model_variant=variant, output_stride=16, num_classes=3)
+    scopes = scope_targets(model)
+    assert f"resnet_v1_50/{root}" in scopes
+    assert "resnet_v1_50/block1/unit_1/bottleneck_v1/shortcut" in scopes
+    assert not [s for s in scopes if "_beta" in s]

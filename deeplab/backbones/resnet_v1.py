@@ -138,7 +138,9 @@ class ResNetV1(Backbone):
             weight_decay=weight_decay,
             norm=norm.to_config(),
         )
-        self.checkpoint_prefix = name
+        # The original's checkpoints name the beta variants' scope without "_beta"
+        # (feature_extractor's name_scope: resnet_v1_101_beta -> resnet_v1_101).
+        self.checkpoint_prefix = f"resnet_v1_{depth}"
 
 
 def _bottleneck(x, depth, bottleneck_depth, stride, rate, unit_scope, activation, common):

@@ -8,6 +8,7 @@
 #   ORACLE_VARIANTS="mnv2" bash scripts/oracle/run.sh      # a subset of mnv2 mnv2_dm05 x65 r101
 #   ORACLE_CASES="adam topk" bash scripts/oracle/run.sh    # only the cases whose tag matches
 #   ORACLE_CONTROL=0 ...                                  # no noise-floor runs (fixed tolerances)
+#   ORACLE_REUSE=1 ...        # reuse the original's results in $ORACLE_OUT: rerun our side only
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${ORACLE_OUT:-/tmp/oracle_out}
@@ -41,6 +42,7 @@ declare -A MODEL=(
 POLY="--base_learning_rate=0.000001 --training_number_of_steps=10 --learning_policy=poly"
 
 wanted() { [ -z "$CASES" ] || [[ " $CASES " == *" $1 "* ]]; }
+reused() { [ "${ORACLE_REUSE:-0}" = 1 ] && [ -f "$1" ]; }
 orig() { local d=$1; shift; "$ORIG_PY" "$HERE/orig_side.py" "$@" --out "$d" >>"$LOG/orig.log" 2>&1 \
            || { echo "FAIL orig_side $1 $* (see $LOG/orig.log)"; status=1; return 1; }; }
 ours() { "$OURS_PY" "$HERE/ours_side.py" "$@" >>"$LOG/ours.log" 2>&1 \
@@ -51,7 +53,8 @@ cmp_() { "$ORIG_PY" "$HERE/compare.py" "$@" 2>>"$LOG/compare.log" || status=1; }
 forward() {
   local v=$1 tag=$2 ev=$3 d=$OUT/$1
   wanted "$tag" || return 0
-  orig "$d" forward --model "${MODEL[$v]}" --tag "$tag" --eval "$ev" && \
+  reused "$d/orig_forward_$tag.npz" || orig "$d" forward --model "${MODEL[$v]}" --tag "$tag" \
+    --eval "$ev" && \
     ours forward --model "${MODEL[$v]}" --tag "$tag" --eval "$ev" --out "$d" && \
     cmp_ "$d" forward "$tag"
 }
@@ -61,9 +64,12 @@ forward() {
 train() {
   local v=$1 tag=$2 model=$3 flags=$4 steps=$5 info=${6:-} d=$OUT/$1 c=""
   wanted "$tag" || return 0
-  orig "$d" train --model "$model" --flags "$flags" --tag "$tag" --steps "$steps" || return
+  reused "$d/orig_train_$tag.npz" || \
+    orig "$d" train --model "$model" --flags "$flags" --tag "$tag" --steps "$steps" || return
   ours train --model "$model" --flags "$flags" --tag "$tag" --steps "$steps" --out "$d" || return
-  if [ "${ORACLE_CONTROL:-1}" = 1 ]; then
+  if reused "$d.ctl/orig_train_$tag.npz"; then
+    c="--control $d.ctl"
+  elif [ "${ORACLE_CONTROL:-1}" = 1 ]; then
     # The original again with oneDNN's kernels: its distance to itself is the noise floor.
     mkdir -p "$d.ctl"; ln -sfn "$d/inputs.npz" "$d.ctl/inputs.npz"; ln -sfn "$d/ckpt" "$d.ctl/ckpt"
     TF_ENABLE_ONEDNN_OPTS=1 "$ORIG_PY" "$HERE/orig_side.py" train --model "$model" \
@@ -116,9 +122,10 @@ for v in $VARIANTS; do
   mnv2_dm05) train mnv2_dm05 dm05_poly "$m" "$POLY" 3 ;;
   x65) [ "${ORACLE_X65_TRAIN:-1}" = 1 ] && train x65 x65_poly "$m" "$POLY" 3 ;;
   r101)
-    train r101 r101_os8_multi_grid "--model_variant=resnet_v1_101_beta --atrous_rates=12
-      --atrous_rates=24 --atrous_rates=36 --output_stride=8 --multi_grid=1 --multi_grid=2
-      --multi_grid=4" "$POLY" 3
+    os8="--model_variant=resnet_v1_101_beta --atrous_rates=12 --atrous_rates=24
+      --atrous_rates=36 --output_stride=8 --multi_grid=1 --multi_grid=2 --multi_grid=4"
+    train r101 r101_os8_multi_grid "$os8" "$POLY" 3
+    train r101 r101_os8_multi_grid_frozen_bn "$os8" "$POLY --fine_tune_batch_norm=false" 3
     ;;
   esac
 done
