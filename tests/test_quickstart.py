@@ -109,7 +109,10 @@ def test_quantization_aware_int8_keeps_the_float_accuracy(trained, float_and_ptq
     """The original's recipe (quantize.md): fine-tune the float checkpoint with
     --quantize_delay_step=0 at a small learning rate, evaluate (the simulation), convert to
     int8 with the learned ranges (no calibration data). The int8 file is within 0.3 points
-    of the float model and of what the QAT eval predicted; PTQ is measured beside it."""
+    of the fine-tuned weights run in float and of what the QAT eval predicted, and loses
+    nothing against the float model it started from (the 100 fine-tuning steps may also
+    improve it: on a Sapphire Rapids CPU the quickstart ends at 90.2 %, and the fine-tuned
+    float model reaches 91.6 %); PTQ is measured beside it."""
     work, data, train = trained
     qat = work / "qat"
     run("-m", "deeplab.cli.train", "--flagfile=scripts/quickstart.flags",
@@ -120,6 +123,11 @@ def test_quantization_aware_int8_keeps_the_float_accuracy(trained, float_and_ptq
               f"--eval_logdir={work / 'qat_eval'}", "--eval_crop_size=65,65")
     assert "quantization-aware model: running its int8 simulation" in out
     predicted = json.loads((work / "qat_eval" / "metrics.json").read_text())["miou"]
+    # The same fine-tuned weights in float: what quantization alone costs.
+    run("-m", "deeplab.cli.eval", f"--checkpoint_dir={qat}", f"--dataset_dir={data}",
+        f"--eval_logdir={work / 'qat_float_eval'}", "--eval_crop_size=65,65",
+        "--quantize_delay_step=-1")
+    fine_tuned = json.loads((work / "qat_float_eval" / "metrics.json").read_text())["miou"]
     tflite = work / "qat_int8.tflite"
     out = run("export/convert_to_tflite.py", f"--checkpoint_path={qat}", "--crop_size=65",
               "--crop_size=65", "--quantization=int8", f"--output_tflite_path={tflite}")
@@ -130,6 +138,7 @@ def test_quantization_aware_int8_keeps_the_float_accuracy(trained, float_and_ptq
                                       for k in ("float", "int8", "qat"))
     print(f"synthetic val mIoU: float {100 * float_miou:.2f} %, post-training int8 "
           f"{100 * ptq_miou:.2f} %, QAT int8 {100 * qat_miou:.2f} % (QAT eval predicted "
-          f"{100 * predicted:.2f} %)")
-    assert abs(qat_miou - float_miou) <= 0.003
+          f"{100 * predicted:.2f} %; the fine-tuned weights in float {100 * fine_tuned:.2f} %)")
+    assert abs(qat_miou - fine_tuned) <= 0.003
     assert abs(qat_miou - predicted) <= 0.003
+    assert qat_miou >= float_miou - 0.003

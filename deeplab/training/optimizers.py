@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import keras
 import tensorflow as tf
 
@@ -103,7 +105,8 @@ def saved_optimizer(prefix: str) -> str | None:
         for attribute in node.attributes:
             key = attribute.checkpoint_key
             if key.startswith("optimizer/") and "/_variables/" in key:
-                return attribute.full_name.split("/", 1)[0]
+                # Keras makes names unique in a process: "sgd_2" is an "sgd".
+                return re.sub(r"_\d+$", "", attribute.full_name.split("/", 1)[0])
     return None
 
 
