@@ -26,7 +26,7 @@ setup(
         "pillow",
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff", "scipy"],
+        "test": ["pytest>=7", "pytest-xdist", "ruff", "scipy"],
         "sbd": ["scipy"],
         "bench": ["keras-hub"],
     },

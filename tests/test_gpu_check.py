@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 
@@ -24,6 +26,7 @@ def test_asking_for_a_gpu_without_one_fails_with_one_line():
     assert "--device=cpu" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cpu_run_trains_compares_serves_and_reports(tmp_path):
     output = tmp_path / "check.json"
     result = gpu_check("--device=cpu", "--size=33", "--batch_sizes=2", "--steps=4",

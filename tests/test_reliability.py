@@ -69,6 +69,7 @@ def test_damaged_checkpoint_at_resume_and_at_eval(tiny_data, tmp_path, how):  # 
     assert result["step"] == 6
 
 
+@pytest.mark.slow
 def test_training_killed_at_random_points_resumes_exactly(tiny_data, tmp_path):  # noqa: F811
     """Three SIGKILLs at random moments: every resume starts from the last checkpoint on
     disk, at most one save interval behind the last logged step, and the run ends exactly at
