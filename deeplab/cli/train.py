@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import sys
 
 from absl import flags
 
@@ -164,6 +166,9 @@ def main(argv):
           f"({descriptor.num_classes} classes) with {strategy.num_replicas_in_sync} "
           f"replica(s)")
     result = Trainer(config, strategy).train()
+    if result.get("stopped_by"):
+        # The shell's convention for a process ended by a signal: 128 + its number.
+        sys.exit(128 + int(signal.Signals[result["stopped_by"]]))
     print(f"done at step {result['step']}")
 
 

@@ -49,21 +49,50 @@ def checkpoint_weights(model) -> dict:
     return {variable.path: variable.value for variable in model.weights}
 
 
+def optimizer_mismatch_message(where: str, saved: str, wanted: str) -> str:
+    """The one line for a run folder trained with another ``--optimizer``."""
+    return (f"{where} was written by a run with --optimizer={saved} and this command gives "
+            f"--optimizer={wanted}: resume with --optimizer={saved}, or start a new "
+            f"--train_logdir with --tf_initial_checkpoint={where} to go on from its weights "
+            f"with {wanted}")
+
+
+def _model_differences(saved: ModelConfig, wanted: ModelConfig) -> str:
+    old, new = saved.to_dict(), wanted.to_dict()
+    return ", ".join(f"--{key}={old[key]!r} there, {new[key]!r} here"
+                     for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key))
+
+
+def check_run_config(config) -> None:
+    """Refuses to resume a run folder with other model flags or another ``--optimizer``
+    (its checkpoints would not load, or their optimizer slots would load wrongly), saying
+    what differs and how to go on."""
+    logdir = Path(config.train_logdir)
+    path = logdir / TRAIN_CONFIG
+    if not path.is_file():
+        return
+    previous = json.loads(path.read_text())
+    saved = previous.get("model")
+    if saved is not None and ModelConfig.from_dict(saved) != config.model:
+        raise ValueError(
+            f"{logdir} holds a run with another model config "
+            f"({_model_differences(ModelConfig.from_dict(saved), config.model)}): give its "
+            "flags to resume, or a new --train_logdir (with --tf_initial_checkpoint="
+            f"{logdir} to start from its weights).")
+    optimizer = previous.get("train", {}).get("optimizer")
+    if optimizer and optimizer != config.optimizer and checkpoint_prefixes(str(logdir)):
+        raise ValueError(optimizer_mismatch_message(str(logdir), optimizer, config.optimizer))
+
+
 def write_run_config(config) -> None:
     """Keeps the run's config (a :class:`TrainConfig`) beside its checkpoints in
-    ``config.json``; refuses to mix two models in one folder."""
+    ``config.json``, after :func:`check_run_config`."""
+    check_run_config(config)
     logdir = Path(config.train_logdir)
     logdir.mkdir(parents=True, exist_ok=True)
-    path = logdir / TRAIN_CONFIG
     values = config.to_dict()
     values = {"model": values.pop("model"), "train": values}
-    if path.is_file():
-        previous = json.loads(path.read_text()).get("model")
-        if previous is not None and ModelConfig.from_dict(previous) != config.model:
-            raise ValueError(
-                f"{logdir} holds a run with another model config ({path}); use a new "
-                "--train_logdir or the same model flags to resume.")
-    write_text(path, json.dumps(values, indent=2, default=list) + "\n")
+    write_text(logdir / TRAIN_CONFIG, json.dumps(values, indent=2, default=list) + "\n")
 
 
 def checkpoint_prefixes(directory: str) -> list[str]:
@@ -163,7 +192,7 @@ def load_model(path: str | Path, **overrides) -> DeepLab:
             raise ValueError(f"{prefix} does not hold this model's weights ({error}).") from None
         # The optimizer's slots and step are in the checkpoint too; only the weights are read.
         status.expect_partial()
-        return model
+        return _finite(model, prefix)
     config_path = config_path_for(path)
     for required in (path, config_path):
         if not required.is_file():
@@ -185,4 +214,16 @@ def load_model(path: str | Path, **overrides) -> DeepLab:
         for variable in model.weights:
             if variable.path in by_path:
                 variable.assign(by_path[variable.path])
+    return _finite(model, path)
+
+
+def _finite(model: DeepLab, source) -> DeepLab:
+    """``model``, unless ``source`` gave it NaN/Inf (a checkpoint saved after training
+    diverged, by a release that did not check): then a one-line error."""
+    from deeplab.runs.finite import describe_variables, nonfinite_variables
+
+    bad = nonfinite_variables(model.weights)
+    if bad:
+        raise ValueError(f"{source} holds NaN/Inf in {describe_variables(bad)}: it was saved "
+                         "after training diverged; give an earlier ckpt-N of the run")
     return model

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import tempfile
 import time
 
 import keras
@@ -16,26 +15,19 @@ from deeplab.data.progress import format_duration
 from deeplab.model import DeepLab
 from deeplab.quantization import simulation
 from deeplab.runs.lock import RunLock
-from deeplab.runs.store import checkpoint_prefixes, checkpoint_weights, write_run_config
-from deeplab.training.initialization import initialize_from_checkpoint
+from deeplab.runs.store import write_run_config
 from deeplab.training.losses import softmax_cross_entropy
 from deeplab.training.multipliers import gradient_multipliers
-from deeplab.training.optimizers import (
-    KERAS_SGD,
-    keras_sgd_to_accumulators,
-    make_optimizer,
-    saved_optimizer,
+from deeplab.training.optimizers import make_optimizer
+from deeplab.training.run_checkpoints import (  # noqa: F401  (the trainer's errors)
+    CheckpointWriteError,
+    OptimizerMismatch,
+    RunCheckpoints,
+    TrainingDiverged,
 )
+from deeplab.training.safeguards import LossWatch, StopSignals
 from deeplab.training.schedules import DeepLabLearningRate
 from deeplab.training.train_config import TrainConfig
-
-
-class OptimizerMismatch(ValueError):
-    """A checkpoint of the run folder was written with another ``--optimizer``."""
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
 
 
 class ProfileWindow:
@@ -98,7 +90,6 @@ class Trainer:
         self.log = log
         self.is_chief = _is_chief(self.strategy)
         self.ignore_label = 255  # the original's; train() takes the data set's
-        self._saved_step = None
         if config.mixed_precision != "none":
             keras.mixed_precision.set_global_policy(config.mixed_precision)
         replicas = self.strategy.num_replicas_in_sync
@@ -127,13 +118,9 @@ class Trainer:
             [v.path for v in self.model.trainable_variables],
             self.model.last_layer_prefixes(config.last_layers_contain_logits_only),
             config.last_layer_gradient_multiplier)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              weights=checkpoint_weights(self.model))
-        # Every worker must take part in a save; only the chief's lands in train_logdir.
-        directory = (config.train_logdir if self.is_chief
-                     else tempfile.mkdtemp(prefix="deeplab-worker-"))
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, directory, max_to_keep=config.max_to_keep, checkpoint_name="ckpt")
+        self.checkpoints = RunCheckpoints(self)
+        self.loss_watch = LossWatch()
+        self.stop = StopSignals(signals=())  # replaced while train() runs
 
     # === Setup ===
     def _optimizer(self):
@@ -153,67 +140,9 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     def restore_or_initialize(self) -> int:
-        """Resumes from the newest intact checkpoint of train_logdir, else
-        --tf_initial_checkpoint.
-
-        A checkpoint that cannot be read (a truncated ``.data`` shard, a missing ``.index``:
-        a full disk or a copy cut short) is skipped with a line naming it, and the one before
-        it is used; if none can be read, training stops rather than start over.
-        """
-        candidates = checkpoint_prefixes(self.config.train_logdir)
-        unreadable = []
-        for prefix in candidates:
-            try:
-                saved = saved_optimizer(prefix)
-                self._check_optimizer(prefix, saved)
-                self.checkpoint.restore(prefix).assert_existing_objects_matched()
-            except OptimizerMismatch:
-                raise
-            except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError) as error:
-                # A truncated .data shard raises "IndexError: Read less bytes than requested".
-                reason = str(getattr(error, "message", error)).strip().splitlines()[0]
-                unreadable.append(prefix)
-                self.log(f"{prefix} cannot be read ({reason[:200]}); trying the one before")
-                continue
-            if saved == KERAS_SGD:
-                self._convert_keras_sgd(prefix)
-            self.log(f"resumed from {prefix} at step {self.step}")
-            return self.step
-        if unreadable:
-            raise ValueError(f"no readable checkpoint in {self.config.train_logdir} "
-                             f"({', '.join(unreadable)} are damaged): move them away to "
-                             "start over, or restore them from a backup")
-        if self.config.tf_initial_checkpoint:
-            for line in initialize_from_checkpoint(
-                    self.model, self.config.tf_initial_checkpoint,
-                    self.config.initialize_last_layer,
-                    self.config.last_layers_contain_logits_only):
-                self.log(line)
-        return self.step
-
-    def _check_optimizer(self, prefix: str, saved: str | None) -> None:
-        """Refuses a checkpoint written with another ``--optimizer`` (its slots would load
-        into this one's by position)."""
-        wanted = self.config.optimizer
-        if saved == KERAS_SGD:
-            saved = "momentum"  # an earlier release's --optimizer=momentum
-        if saved is None or saved == wanted:
-            return
-        raise OptimizerMismatch(
-            f"{prefix} was written by a run with --optimizer={saved} and this command gives "
-            f"--optimizer={wanted}: resume with --optimizer={saved}, or start a new "
-            f"--train_logdir with --tf_initial_checkpoint={prefix} to go on from its "
-            f"weights with {wanted}")
-
-    def _convert_keras_sgd(self, prefix: str) -> None:
-        """A checkpoint of an earlier release holds Keras SGD velocities: converted to the
-        original's accumulators (see ``keras_sgd_to_accumulators``)."""
-        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
-        step = self.step
-        if step > 0:
-            keras_sgd_to_accumulators(optimizer, float(self.schedule(step - 1)))
-        self.log(f"{prefix} holds Keras SGD momentum slots (an earlier release's rule): "
-                 "converted to the original's momentum accumulators")
+        """Resumes from the newest usable checkpoint, else --tf_initial_checkpoint
+        (:meth:`RunCheckpoints.restore_or_initialize`)."""
+        return self.checkpoints.restore_or_initialize()
 
     def dataset(self, seed):
         from deeplab.data.pipeline import PreprocessConfig, make_dataset
@@ -345,13 +274,23 @@ class Trainer:
                 "check --num_classes and the masks (class ids, 255 for void)."
             ) from None
         loss_value, reg_value = float(loss), float(reg)
-        if not math.isfinite(loss_value) or not math.isfinite(reg_value):
+        terms = {"cross-entropy": loss_value, "regularization": reg_value}
+        bad = [f"the {name} term is {value}" for name, value in terms.items()
+               if not math.isfinite(value)]
+        if bad:
+            last = self.checkpoints.manager.latest_checkpoint or "none yet"
             raise TrainingDiverged(
-                f"loss is {loss_value} at step {self.step}; stopped without saving, the last "
-                f"good checkpoint in {c.train_logdir} is kept. Likely causes: labels "
+                f"at step {self.step} {' and '.join(bad)}: stopped without saving, the last "
+                f"good checkpoint ({last}) is kept. Likely causes: labels "
                 f"outside [0, {c.model.num_classes}) that are not the ignore label "
                 f"{self.ignore_label} (check the dataset's labels), or a learning rate "
                 f"too high (--base_learning_rate / --adam_learning_rate).")
+        total = loss_value + reg_value
+        reference = self.loss_watch.update(total)
+        if reference is not None:
+            self.log(f"warning: the loss is {total:.3g} at step {self.step}, "
+                     f"{total / reference:.3g} times what it was ({reference:.3g}): training "
+                     "is diverging; lower --base_learning_rate / --adam_learning_rate")
         return loss_value, reg_value
 
     def _log_scalars(self, writer, step: int, loss: float, reg: float, rate: float) -> None:
@@ -384,15 +323,22 @@ class Trainer:
         profile = (ProfileWindow(c.profile_logdir, start_step + 1, self.log)
                    if c.profile_logdir and self.is_chief else None)
         try:
-            step, loss, reg = self._loop(iterator, writer, profile, start_step)
+            # SIGTERM / SIGINT: the step in progress finishes, is saved, and the run ends.
+            with StopSignals() as self.stop:
+                step, loss, reg = self._loop(iterator, writer, profile, start_step)
         finally:
             if profile is not None:
                 profile.stop()
         self.save(step)  # the last step, unless the loop just saved it
         if writer is not None:
             writer.flush()
-        return {"step": step, "loss": loss, "regularization": reg,
-                "seconds": time.monotonic() - run_start}
+        result = {"step": step, "loss": loss, "regularization": reg,
+                  "seconds": time.monotonic() - run_start}
+        if self.stop.received:
+            result["stopped_by"] = self.stop.name
+            self.log(f"{self.stop.name}: stopped after step {step} and saved it; run the "
+                     "same command to resume")
+        return result
 
     def _loop(self, iterator, writer, profile, step):
         """The steps up to ``training_number_of_steps``; returns (step, loss, reg)."""
@@ -400,7 +346,7 @@ class Trainer:
         last_save = last_summary = window_start = time.monotonic()
         window_step = step
         loss = reg = float("nan")
-        while step < c.training_number_of_steps:
+        while step < c.training_number_of_steps and not self.stop.received:
             batch = next(iterator)
             if self.quantized_at(step) and not self._step_functions.get(True):
                 self.log(f"step {step + 1}: quantization-aware training from here on "
@@ -427,13 +373,8 @@ class Trainer:
         return step, loss, reg
 
     def save(self, step: int) -> None:
-        """Writes ``ckpt-<step>`` (once per step: a repeated call is a no-op)."""
-        if step == self._saved_step:
-            return
-        self._saved_step = step
-        path = self.manager.save(checkpoint_number=step)
-        if self.is_chief:
-            self.log(f"saved {path}")
+        """Writes ``ckpt-<step>`` (:meth:`RunCheckpoints.save`)."""
+        self.checkpoints.save(step)
 
     def _image_summary(self, writer, batch, step):
         from deeplab.inference.colormap import label_to_color_image
