@@ -166,3 +166,46 @@ def test_predict_errors_are_one_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("deeplab-predict: ")
     assert "not a model this tool reads" in result.stderr
+
+
+def predict(*args):
+    return subprocess.run([sys.executable, "-m", "deeplab.cli.predict", *args],
+                          capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
+
+
+def test_predict_names_the_model_s_classes_and_keeps_every_photo(tmp_path):
+    """A 6-class model never gets PASCAL's names: the names and colours stored with it are
+    used, --dataset with another class count is refused, photo.jpg and photo.png both keep
+    their outputs, and --max_size sizes the canvas of a crop-sized model."""
+    from deeplab.inference.segmenters import load_segmenter
+
+    rng = np.random.default_rng(1)
+    names = ["background", "disc", "square", "ring", "star", "bar"]
+    model = build_deeplab(num_classes=6, depth_multiplier=0.35, crop_size=(65, 65))
+    weights = save_model(model, tmp_path / "m.weights.h5",
+                         labels={"class_names": names, "colormap": "cityscapes"})
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_image(photos / "photo.jpg", rng)
+    write_image(photos / "photo.png", rng)
+    out = tmp_path / "out"
+    result = predict(f"--checkpoint_path={weights}", f"--input={photos}", f"--output_dir={out}",
+                     "--max_size=65")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"class names and colours: {tmp_path / 'm.config.json'}" in result.stdout
+    found = [line for line in result.stdout.splitlines() if line.startswith("photo.")]
+    assert len(found) == 2 and all(line.split(": ")[1].split()[0] in names for line in found)
+    assert "aeroplane" not in result.stdout
+    assert {"photo_jpg_overlay.png", "photo_jpg_mask.png", "photo_png_overlay.png",
+            "photo_png_mask.png"} <= {p.name for p in out.iterdir()}
+    refused = predict(f"--checkpoint_path={weights}", f"--input={photos}",
+                      f"--output_dir={out}", "--dataset=pascal_voc_seg")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "deeplab-predict: --dataset pascal_voc_seg has 21 classes, the model 6: give the data "
+        "set it was trained on, or leave --dataset out to use the names stored with the model")
+    zero = predict(f"--checkpoint_path={weights}", f"--input={photos}", f"--output_dir={out}",
+                   "--max_size=0")
+    assert zero.returncode != 0 and "--max_size" in zero.stderr and "Traceback" not in zero.stderr
+    segmenter = load_segmenter(weights, max_size=129)
+    assert segmenter.canvas == (129, 129) and segmenter.model.config.crop_size == (129, 129)

@@ -149,6 +149,11 @@ def main(argv):
         from deeplab.data.descriptor import get_dataset
 
         class_names = tuple(get_dataset(FLAGS.dataset or FLAGS.dataset_dir).class_names)
+    elif FLAGS.checkpoint_path or FLAGS.saved_model_dir:
+        from deeplab.inference.labels import stored_labels
+
+        stored = stored_labels(FLAGS.checkpoint_path or FLAGS.saved_model_dir)
+        class_names = stored.names if stored else ()
     if FLAGS.quantized_graph_def_path:
         flatbuffer, reference = _convert_graph(crop)
         source = "the frozen graph"

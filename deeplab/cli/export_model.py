@@ -93,9 +93,12 @@ def main(argv):
             print(f"wrote {path}")
         return
     from deeplab.export.saved_model import export_saved_model
+    from deeplab.inference.labels import stored_labels
 
+    labels = stored_labels(FLAGS.checkpoint_path)
     path = export_saved_model(model, FLAGS.export_path, FLAGS.version, batch_crop_size=crop,
-                              save_inference_graph=FLAGS.save_inference_graph, **options)
+                              save_inference_graph=FLAGS.save_inference_graph,
+                              labels=labels.to_json() if labels else None, **options)
     print(f"exported {path}\n  try: saved_model_cli show --dir {path} --all")
 
 

@@ -25,9 +25,11 @@ define_checkpoint_flag("checkpoint_path", CHECKPOINT_HELP + ", or a .tflite file
                        aliases=("model",), model_flags=False)
 flags.DEFINE_multi_string("input", None, "Image files, folders of images, or a video.")
 flags.DEFINE_string("output_dir", None, "Where results are written.")
-flags.DEFINE_string("dataset", "pascal_voc_seg",
-                    "Registered dataset name or dataset.json path, for class names and colours.")
-flags.DEFINE_integer("max_size", 513, "Longer side of the image fed to the model.")
+flags.DEFINE_string("dataset", None,
+                    "Registered dataset name or dataset.json path, for class names and colours "
+                    "(default: those stored with the model; its class count must match).")
+flags.DEFINE_integer("max_size", 513, "Longer side of the image fed to the model (the "
+                     "original demo's 513).", lower_bound=33)
 flags.DEFINE_float("alpha", 0.5, "Opacity of the colour mask in overlays.")
 flags.DEFINE_string("tflite_input_range", "0,255",
                     "Value range of a float TFLite input: 0,255 (ours) or -1,1 (original GPU).")
@@ -38,25 +40,26 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     from deeplab.cli.common import require
-    from deeplab.data.descriptor import get_dataset
     from deeplab.inference.files import collect_inputs, segment_images, segment_video
+    from deeplab.inference.labels import resolve_labels
     from deeplab.inference.segmenters import load_segmenter
 
     require(FLAGS, "checkpoint_path", "input", "output_dir")
-    dataset = get_dataset(FLAGS.dataset)
     segmenter = load_segmenter(FLAGS.checkpoint_path, FLAGS.max_size, FLAGS.tflite_input_range)
+    labels = resolve_labels(FLAGS.checkpoint_path, segmenter.num_classes, FLAGS.dataset)
+    print(f"class names and colours: {labels.source}")
     images, videos = collect_inputs(FLAGS.input)
     if not images and not videos:
         raise ValueError("no images or videos found in --input")
     output_dir = Path(FLAGS.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    names = list(dataset.class_names)
+    names = list(labels.names)
     failures: dict[str, str] = {}
-    segment_images(segmenter, images, output_dir, names, dataset.colormap, FLAGS.alpha,
+    segment_images(segmenter, images, output_dir, names, labels.colormap, FLAGS.alpha,
                    FLAGS.also_save_color_mask, failures)
     for video in videos:
         try:
-            segment_video(segmenter, video, output_dir, names, dataset.colormap,
+            segment_video(segmenter, video, output_dir, names, labels.colormap,
                           FLAGS.alpha)
         except ValueError as error:
             failures[str(video)] = str(error)

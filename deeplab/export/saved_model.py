@@ -23,13 +23,15 @@ def next_version(export_path: Path) -> int:
 def export_saved_model(model, export_path: str | Path, version: int | None = None,
                        inference_scales=(1.0,), add_flipped_images: bool = False,
                        min_resize_value=None, max_resize_value=None, resize_factor=None,
-                       batch_crop_size=None, save_inference_graph: bool = False) -> Path:
+                       batch_crop_size=None, save_inference_graph: bool = False,
+                       labels: dict | None = None) -> Path:
     """Exports ``model`` as ``<export_path>/<version>/`` (written to a temp dir, then renamed).
 
     Signatures: ``serving_default`` (uint8 [1, H, W, 3] → ``semantic_predictions`` int32
     [1, H, W] and ``semantic_probabilities``), ``serving_encoded`` (JPEG/PNG bytes) and, with
     ``batch_crop_size``, ``serving_batch`` (uint8 [N, h, w, 3]). The Keras weights and
-    config are kept in ``assets/`` so the TFLite converter can rebuild the model. With
+    config are kept in ``assets/`` so the TFLite converter can rebuild the model, with the
+    class names and colormap (``labels``) that predict draws its answers with. With
     ``save_inference_graph`` the version folder also holds ``inference_graph.pbtxt`` (the
     original's option): the serving graph as text, under the frozen graph's tensor names.
     """
@@ -50,7 +52,7 @@ def export_saved_model(model, export_path: str | Path, version: int | None = Non
         signatures["serving_batch"] = server.batch_function(batch_crop_size).get_concrete_function()
     with atomic_directory(target) as temporary:
         tf.saved_model.save(server, str(temporary), signatures=signatures)
-        save_model(model, temporary / "assets" / ASSET_WEIGHTS)
+        save_model(model, temporary / "assets" / ASSET_WEIGHTS, labels)
         if save_inference_graph:
             write_inference_graph(inference_function(server), temporary)
     return target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 
 import cv2
@@ -39,6 +40,24 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
     return images, videos
 
 
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """The name each input's outputs start with: its stem, or where two inputs share one
+    (``photo.jpg`` and ``photo.png``, or two folders' ``a.png``) the stem and extension,
+    then a number, so no output is written over another's."""
+    stems: dict[Path, str] = {}
+    taken: set[str] = set()
+    counts = collections.Counter(p.stem for p in paths)
+    for path in paths:
+        stem = (f"{path.stem}_{path.suffix.lstrip('.')}" if counts[path.stem] > 1
+                else path.stem)
+        candidate, number = stem, 2
+        while candidate in taken:
+            candidate, number = f"{stem}_{number}", number + 1
+        taken.add(candidate)
+        stems[path] = candidate
+    return stems
+
+
 def segment_images(segmenter, images, output_dir: Path, class_names, colormap, alpha,
                    color_mask=False, failures: dict[str, str] | None = None
                    ) -> dict[str, dict[str, float]]:
@@ -46,6 +65,7 @@ def segment_images(segmenter, images, output_dir: Path, class_names, colormap, a
     from deeplab.data.errors import DataError
 
     summaries = {}
+    stems = output_stems(images)
     progress = Progress(len(images), "segmenting", interval=10.0, log=print, unit="images")
     for path in images:
         try:
@@ -58,12 +78,12 @@ def segment_images(segmenter, images, output_dir: Path, class_names, colormap, a
             progress.update()
             continue
         labels = segmenter.labels(image)
-        write_png(output_dir / f"{path.stem}_overlay.png",
+        stem = stems[path]
+        write_png(output_dir / f"{stem}_overlay.png",
                   overlay(image, labels, colormap, alpha, class_names))
-        write_png(output_dir / f"{path.stem}_mask.png", labels.astype(np.uint8))
+        write_png(output_dir / f"{stem}_mask.png", labels.astype(np.uint8))
         if color_mask:
-                    write_png(output_dir / f"{path.stem}_color.png",
-                      label_to_color_image(labels, colormap))
+            write_png(output_dir / f"{stem}_color.png", label_to_color_image(labels, colormap))
         summaries[path.name] = class_fractions(labels, class_names)
         found = ", ".join(f"{n} {100 * f:.1f}%" for n, f in summaries[path.name].items())
         print(f"{path.name}: {found}")

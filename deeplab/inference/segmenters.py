@@ -7,22 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from deeplab.inference.probabilities import segment_whole_image
-from deeplab.runs.store import WEIGHTS_SUFFIX, load_model
+from deeplab.runs.store import WEIGHTS_SUFFIX, load_model, stored_config
 
 DEFAULT_SIZE = 513
 
 
 class KerasSegmenter:
-    """A DeepLab Keras model; images are resized to fit ``max_size`` (the demo's 513).
-
-    Models whose config fixes ``crop_size`` (the original's crop-sized image pooling, as
-    imported TFLite configs do) run on a padded canvas of that size; others run on the
-    resized image itself.
-    """
+    """A DeepLab Keras model; images are resized to fit ``max_size`` (the demo's 513) and
+    padded to that square canvas, as the original's demo fed its exported graph."""
 
     def __init__(self, model, max_size: int = DEFAULT_SIZE):
         self.model = model
-        self.canvas = model.config.crop_size or (max_size, max_size)
+        self.canvas = (max_size, max_size)
         self.pad_value = model.config.backbone_spec.mean_pixel
         self.num_classes = model.config.num_classes
 
@@ -83,6 +79,8 @@ class SavedModelSegmenter:
                 raise FileNotFoundError(f"no saved_model.pb in {path} or its version folders")
             path = versions[-1].parent
         self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        self.num_classes = int(self.signature.structured_outputs[
+            "semantic_probabilities"].shape[-1] or 0) or None
 
     def labels(self, image):
         import tensorflow as tf
@@ -100,7 +98,12 @@ def load_segmenter(path: str | Path, max_size: int = DEFAULT_SIZE,
     if (path.name.endswith(WEIGHTS_SUFFIX) or (path / "checkpoint").is_file()
             or Path(f"{path}.index").is_file()):
         # Our weights file, a training directory (its latest checkpoint) or a ckpt-N prefix.
-        return KerasSegmenter(load_model(path), max_size)
+        # A crop-sized image pooling (a training run's crop, an imported file's input)
+        # is sized from the canvas instead, as the original's export with --crop_size: the
+        # pooling covers the whole image at any --max_size.
+        crop = (max_size, max_size) if stored_config(path).crop_size else None
+        return KerasSegmenter(load_model(path, **({"crop_size": crop} if crop else {})),
+                              max_size)
     if path.suffix == ".tflite":
         if not path.is_file():
             raise FileNotFoundError(f"TFLite model not found: {path}")

@@ -25,13 +25,20 @@ def config_path_for(weights_path: str | Path) -> Path:
     return weights_path.with_name(weights_path.name[: -len(WEIGHTS_SUFFIX)] + CONFIG_SUFFIX)
 
 
-def save_model(model: DeepLab, weights_path: str | Path) -> Path:
-    """Writes the weights and the ModelConfig beside them, each atomically."""
+LABELS_KEY = "labels"  # class names and colormap kept beside a model's config
+
+
+def save_model(model: DeepLab, weights_path: str | Path, labels: dict | None = None) -> Path:
+    """Writes the weights and the ModelConfig beside them, each atomically; ``labels``
+    (``{"class_names": [...], "colormap": ...}``) are kept in the config file too."""
     weights_path = Path(weights_path)
     config_path = config_path_for(weights_path)
     with atomic_path(weights_path, suffix=WEIGHTS_SUFFIX) as temporary:
         model.save_weights(temporary)
-    write_text(config_path, json.dumps(model.config.to_dict(), indent=2) + "\n")
+    values = model.config.to_dict()
+    if labels:
+        values[LABELS_KEY] = labels
+    write_text(config_path, json.dumps(values, indent=2) + "\n")
     return weights_path
 
 
@@ -84,14 +91,17 @@ def check_run_config(config) -> None:
         raise ValueError(optimizer_mismatch_message(str(logdir), optimizer, config.optimizer))
 
 
-def write_run_config(config) -> None:
-    """Keeps the run's config (a :class:`TrainConfig`) beside its checkpoints in
-    ``config.json``, after :func:`check_run_config`."""
+def write_run_config(config, labels: dict | None = None) -> None:
+    """Keeps the run's config (a :class:`TrainConfig`) and the data set's class names and
+    colormap (``labels``) beside its checkpoints in ``config.json``, after
+    :func:`check_run_config`."""
     check_run_config(config)
     logdir = Path(config.train_logdir)
     logdir.mkdir(parents=True, exist_ok=True)
     values = config.to_dict()
     values = {"model": values.pop("model"), "train": values}
+    if labels:
+        values[LABELS_KEY] = labels
     write_text(logdir / TRAIN_CONFIG, json.dumps(values, indent=2, default=list) + "\n")
 
 
@@ -113,6 +123,7 @@ def checkpoint_prefixes(directory: str) -> list[str]:
 def read_config(path: Path, overrides: dict) -> ModelConfig:
     values = json.loads(path.read_text())
     values = values.get("model", values)  # train dirs keep {"model": ..., "train": ...}
+    values.pop(LABELS_KEY, None)  # x.config.json keeps the labels beside the fields
     # The image pyramid is chosen where inference runs, as in the original (its eval's
     # --image_pyramid defaults to none even for a model trained with one): a loaded model is
     # single-scale unless the caller gives one.
@@ -163,6 +174,15 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
         raise FileNotFoundError(f"{config} not found: the training directory keeps the model "
                                 "config there.")
     return prefix, config
+
+
+def stored_config(path: str | Path) -> ModelConfig:
+    """The ModelConfig a ``.weights.h5``, training directory or ``ckpt-N`` holds, without
+    building the model."""
+    path = Path(path)
+    if path.name.endswith(WEIGHTS_SUFFIX):
+        return read_config(config_path_for(path), {})
+    return read_config(resolve_checkpoint(path)[1], {})
 
 
 def load_model(path: str | Path, **overrides) -> DeepLab:

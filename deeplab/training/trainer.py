@@ -242,11 +242,13 @@ class Trainer:
         from deeplab.data.descriptor import get_dataset
         from deeplab.data.pipeline import check_labeled
         from deeplab.data.records import MOSTLY_VOID
+        from deeplab.inference.labels import ClassLabels
 
         c = self.config
-        if self.is_chief:
-            write_run_config(c)
         self.descriptor = get_dataset(c.dataset or c.dataset_dir)
+        if self.is_chief:
+            # The class names and colours go with the run: predict and export name them.
+            write_run_config(c, ClassLabels.of_dataset(self.descriptor).to_json())
         self.ignore_label = self.descriptor.ignore_label
         if self.descriptor.num_classes != c.model.num_classes:
             raise ValueError(
