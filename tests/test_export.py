@@ -287,3 +287,62 @@ def test_internal_padding_uses_the_per_channel_mean_pixel():
     padded[:, :20, :20] = image
     want = tf.nn.softmax(model(padded))[:, :20, :20]
     np.testing.assert_allclose(predict_probabilities(model, tf.constant(image)), want, atol=1e-5)
+
+
+def huge_png(path, height=12000, width=12000):
+    """A valid smooth PNG of height x width RGB pixels (a few MB), written row by row so
+    the test never holds the decoded image."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    row = b"\x00" + bytes(range(256)) * (3 * width // 256) + bytes(3 * width % 256)
+    compress = zlib.compressobj(1)
+    idat = b"".join(compress.compress(row) for _ in range(height)) + compress.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+SERVE_HUGE = r"""
+import resource, sys
+import numpy as np, tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+encoded = open(sys.argv[2], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for name, kwargs in (("serving_encoded", dict(image_bytes=tf.constant(encoded))),
+                     ("serving_default", dict(image=tf.zeros([1, 4097, 4097, 3], tf.uint8)))):
+    try:
+        loaded.signatures[name](**kwargs)
+        print(name, "served")
+    except tf.errors.InvalidArgumentError as error:
+        print(name, "refused:", next(line for line in error.message.splitlines()
+                                     if "assertion failed" in line).strip())
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("peak growth MB", (after - before) / 1024)
+"""
+
+
+def test_a_huge_image_is_refused_before_it_takes_the_server_s_memory(exported, tmp_path):
+    """A 12000x12000 PNG (a few MB on the wire, 432 MB decoded, ~28 GB through the model)
+    is refused from its header by the default limit of 4096x4096 pixels; the process grows
+    by the 50 MB uint8 tensor at most, not by gigabytes."""
+    _, path, _ = exported
+    png = huge_png(tmp_path / "huge.png")
+    assert png.stat().st_size < 10e6
+    result = subprocess.run([sys.executable, "-c", SERVE_HUGE, str(path), str(png)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    limit = ("the image has more than 16777216 pixels, the limit of this export "
+             "(export_model --max_image_pixels); send it resized, or export with a higher "
+             "limit. Its height and width:")
+    assert lines[0] == (f"serving_encoded refused: assertion failed: [serving_encoded: "
+                        f"{limit}] [12000 12000]")
+    assert lines[1] == (f"serving_default refused: assertion failed: [serving_default: "
+                        f"{limit}] [4097 4097]")
+    assert float(lines[2].split()[-1]) < 200

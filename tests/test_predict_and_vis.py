@@ -209,3 +209,31 @@ def test_predict_names_the_model_s_classes_and_keeps_every_photo(tmp_path):
     assert zero.returncode != 0 and "--max_size" in zero.stderr and "Traceback" not in zero.stderr
     segmenter = load_segmenter(weights, max_size=129)
     assert segmenter.canvas == (129, 129) and segmenter.model.config.crop_size == (129, 129)
+
+
+PEAK = ("import atexit, resource, runpy, sys\n"
+        "atexit.register(lambda: print('peak MB', resource.getrusage(resource.RUSAGE_SELF)"
+        ".ru_maxrss / 1024))\n"
+        "sys.argv = ['deeplab-predict', *sys.argv[1:]]\n"
+        "runpy.run_module('deeplab.cli.predict', run_name='__main__')\n")
+
+
+def test_predict_on_a_huge_photo_stays_in_bounded_memory(tmp_path):
+    """12000x12000 pixels: the model sees the 513 canvas, and the labels, overlay and legend
+    at full size are made in uint8 and in bands of rows. The previous release peaked at
+    11.8 GB here (float copies of the whole photo); now ~2.5 GB, a third of it TensorFlow."""
+    from test_export import huge_png
+
+    weights = save_model(build_deeplab(num_classes=6, depth_multiplier=0.35),
+                         tmp_path / "m.weights.h5")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    huge_png(photos / "huge.png")
+    result = subprocess.run([sys.executable, "-c", PEAK, f"--checkpoint_path={weights}",
+                             f"--input={photos}", f"--output_dir={tmp_path / 'out'}"],
+                            capture_output=True, text=True, env=ENV, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    peak = float(result.stdout.strip().splitlines()[-1].split()[-1])
+    assert peak < 3500, peak
+    mask = cv2.imread(str(tmp_path / "out" / "huge_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (12000, 12000) and mask.dtype == np.uint8

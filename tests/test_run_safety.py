@@ -13,7 +13,15 @@ import time
 
 import numpy as np
 import pytest
-from test_failure_modes import ENV, REPO, last_line, run_binary, tiny_config, tiny_data  # noqa: F401
+from test_failure_modes import (  # noqa: F401
+    ENV,
+    REPO,
+    last_line,
+    run_binary,
+    tiny_config,
+    tiny_data,
+    trained,
+)
 
 from deeplab.config import ModelConfig
 from deeplab.training.safeguards import LossWatch, StopSignals
@@ -181,3 +189,42 @@ def test_a_save_that_cannot_be_written_leaves_the_previous_checkpoint_and_nothin
                          "command to resume")
     assert sorted(p.name for p in logdir.glob("ckpt-*")) == sorted(before)
     assert {p.name: p.read_bytes() for p in logdir.glob("ckpt-2*")} == before
+
+
+# === 7. One line, not a traceback ===
+def test_tflite_at_a_smaller_crop_converts_and_keras_wrapped_errors_are_one_line(tmp_path):
+    import keras
+
+    from deeplab.cli.runner import user_message
+    from deeplab.model import build_deeplab
+    from deeplab.runs.store import save_model
+
+    # Trained at 65 (image pooling 5x5): converted at 50,37 the pooling is sized from the
+    # new crop (4x3), as export_model does; it used to fail inside Keras in nine lines.
+    weights = save_model(build_deeplab(num_classes=6, depth_multiplier=0.35,
+                                       crop_size=(65, 65)), tmp_path / "m.weights.h5")
+    result = run_binary("deeplab.cli.convert_to_tflite", f"--checkpoint_path={weights}",
+                        "--crop_size=50,37", f"--output_tflite_path={tmp_path / 'm.tflite'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "m.tflite").stat().st_size > 0
+
+    class Failing(keras.layers.Layer):
+        def call(self, x):
+            raise ValueError("give --crop_size no larger than the input")
+
+    with pytest.raises(ValueError) as error:
+        Failing()(np.zeros((1, 2), "float32"))
+    assert "\n" in str(error.value)  # Keras' several lines, with ANSI bold
+    assert user_message(error.value) == "give --crop_size no larger than the input"
+
+
+def test_eval_into_a_file_or_below_one_is_one_line(trained, tiny_data, tmp_path):  # noqa: F811
+    logdir, _ = trained
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for target, reason in ((blocker, "File exists"), (blocker / "eval", "Not a directory")):
+        result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={logdir}",
+                            f"--dataset_dir={tiny_data}", f"--eval_logdir={target}")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert last_line(result) == (f"deeplab-eval: cannot write to --eval_logdir {target}: "
+                                     f"{reason}; choose a writable folder")

@@ -115,7 +115,9 @@ def _convert_model(crop):
     from deeplab.runs.store import load_model
 
     if FLAGS.checkpoint_path:
-        model = load_model(FLAGS.checkpoint_path, **explicit_model_overrides(FLAGS))
+        # As export_model: the crop sizes the image pooling (a model trained at 65 converted
+        # at 50,37 pools its whole 4x3 map, not a 5x5 window that no longer fits).
+        model = load_model(FLAGS.checkpoint_path, **explicit_model_overrides(FLAGS, crop))
     else:
         model = keras_model_from_saved_model(FLAGS.saved_model_dir)
     calibration = None

@@ -43,6 +43,7 @@ def main(argv):
     from deeplab.data.pipeline import check_labeled
     from deeplab.evaluation.evaluate import EvalConfig, evaluate_checkpoint
     from deeplab.evaluation.watch import checkpoints_to_process
+    from deeplab.runs.atomic import unwritable_reason
 
     require(FLAGS, "checkpoint_dir", "eval_logdir", "dataset_dir")
     original_flags.report_original_flags(FLAGS, "deeplab-eval")
@@ -61,6 +62,10 @@ def main(argv):
         eval_crop_size=crop,
         eval_batch_size=FLAGS.eval_batch_size)
     check_labeled(FLAGS.dataset_dir, FLAGS.eval_split, dataset_name)
+    reason = unwritable_reason(FLAGS.eval_logdir)
+    if reason:
+        raise ValueError(f"cannot write to --eval_logdir {FLAGS.eval_logdir}: {reason}; choose "
+                         "a writable folder")
     writer = tf.summary.create_file_writer(FLAGS.eval_logdir)
 
     limit, timeout = watch_settings(FLAGS, "max_number_of_evaluations")

@@ -46,6 +46,10 @@ flags.DEFINE_multi_string("crop_size", [], "h,w of the batched signature serving
                           "frozen graph takes any size and needs none.")
 define_inference_flags("inference_scales")
 define_resize_flags(" (in-graph)")
+flags.DEFINE_integer("max_image_pixels", 4096 * 4096, "The SavedModel's signatures refuse "
+                     "images of more pixels (encoded bytes from their header, before "
+                     "decoding), so one request cannot take a server's memory; 0: no limit.",
+                     lower_bound=0)
 flags.DEFINE_boolean("save_inference_graph", False, "Also writes inference_graph.pbtxt (the "
                      "graph as text): in the version folder, or beside a .pb export.")
 define_inference_original_flags(master=False)
@@ -98,7 +102,8 @@ def main(argv):
     labels = stored_labels(FLAGS.checkpoint_path)
     path = export_saved_model(model, FLAGS.export_path, FLAGS.version, batch_crop_size=crop,
                               save_inference_graph=FLAGS.save_inference_graph,
-                              labels=labels.to_json() if labels else None, **options)
+                              labels=labels.to_json() if labels else None,
+                              max_image_pixels=FLAGS.max_image_pixels or None, **options)
     print(f"exported {path}\n  try: saved_model_cli show --dir {path} --all")
 
 

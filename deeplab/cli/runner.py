@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 
@@ -37,13 +38,24 @@ def run_binary(name: str, main: Callable[[list[str]], object],
         try:
             return main(argv)
         except USER_ERRORS + tuple(extra_errors) as error:
-            sys.exit(f"{start}{error}")
+            sys.exit(f"{start}{user_message(error)}")
         except KeyboardInterrupt:
             print(f"{start}interrupted; what was complete is kept, nothing is half-written",
                   file=sys.stderr)
             sys.exit(130)
 
     app.run(guarded)
+
+
+def user_message(error: BaseException) -> str:
+    """The error's own message: Keras wraps an error raised inside a layer's ``call`` in
+    several lines ("Exception encountered when calling ...", the message in ANSI bold, the
+    arguments); only the message is the user's business."""
+    text = str(error)
+    bold = re.search(r"\x1b\[1m(.*?)\x1b\[0m", text, re.DOTALL)
+    if "Exception encountered when calling" in text and bold:
+        text = bold.group(1)
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip()
 
 
 def _show_project_flags_in_help() -> None:

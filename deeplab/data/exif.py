@@ -102,3 +102,40 @@ def decode_oriented(encoded: tf.Tensor, channels: int = 3) -> tf.Tensor:
     applied: ``[H, W, channels]`` uint8 as a viewer shows it."""
     image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
     return apply_orientation(image, exif_orientation(encoded))
+
+
+def encoded_image_size(encoded: tf.Tensor) -> tf.Tensor:
+    """[height, width] of an encoded PNG, JPEG, GIF or BMP read from its header, before
+    anything is decoded (a 10 MB PNG can decode to 432 MB); [-1, -1] for other formats.
+
+    Args:
+        encoded: a scalar ``tf.string``.
+    """
+    head = tf.cast(tf.io.decode_raw(tf.strings.substr(encoded, 0, 32), tf.uint8), tf.int64)
+    head = tf.pad(head, [[0, 32 - tf.shape(head)[0]]])
+
+    def big_endian(start, count):
+        return tf.reduce_sum(head[start:start + count] * tf.constant(
+            [256 ** (count - 1 - i) for i in range(count)], tf.int64))
+
+    def little_endian(start, count):
+        return tf.reduce_sum(head[start:start + count] * tf.constant(
+            [256 ** i for i in range(count)], tf.int64))
+
+    def starts_with(magic: bytes):
+        return tf.reduce_all(tf.equal(head[:len(magic)], list(magic)))
+
+    def jpeg():
+        shape = tf.io.extract_jpeg_shape(encoded, output_type=tf.int64)
+        return tf.stack([shape[0], shape[1]])
+
+    def signed(value):  # BMP stores a negative height for top-down rows
+        return tf.abs(tf.where(value >= 2 ** 31, value - 2 ** 32, value))
+
+    return tf.case([
+        (starts_with(b"\x89PNG"), lambda: tf.stack([big_endian(20, 4), big_endian(16, 4)])),
+        (starts_with(b"\xff\xd8"), jpeg),
+        (starts_with(b"GIF8"), lambda: tf.stack([little_endian(8, 2), little_endian(6, 2)])),
+        (starts_with(b"BM"), lambda: tf.stack([signed(little_endian(22, 4)),
+                                               little_endian(18, 4)])),
+    ], default=lambda: tf.constant([-1, -1], tf.int64))

@@ -144,16 +144,13 @@ def check_writable(output_dir: str) -> None:
     Raises:
       DataError: naming the folder, the reason and what to do.
     """
-    import tempfile
+    from deeplab.runs.atomic import unwritable_reason
 
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-test-"):
-            pass
-    except OSError as e:
+    reason = unwritable_reason(output_dir)
+    if reason:
         raise DataError(
-            f"cannot write to the output folder {output_dir!r}: {e.strerror or e}; choose a "
-            "writable --output_dir or fix the folder's permissions") from None
+            f"cannot write to the output folder {output_dir!r}: {reason}; choose a "
+            "writable --output_dir or fix the folder's permissions")
 
 
 def exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from deeplab.export.frozen_graph import inference_function, write_inference_graph
-from deeplab.export.serving import SegmentationServer
+from deeplab.export.serving import DEFAULT_MAX_PIXELS, SegmentationServer
 from deeplab.runs.atomic import atomic_directory
 from deeplab.runs.store import load_model, save_model
 
@@ -24,14 +24,16 @@ def export_saved_model(model, export_path: str | Path, version: int | None = Non
                        inference_scales=(1.0,), add_flipped_images: bool = False,
                        min_resize_value=None, max_resize_value=None, resize_factor=None,
                        batch_crop_size=None, save_inference_graph: bool = False,
-                       labels: dict | None = None) -> Path:
+                       labels: dict | None = None,
+                       max_image_pixels: int | None = DEFAULT_MAX_PIXELS) -> Path:
     """Exports ``model`` as ``<export_path>/<version>/`` (written to a temp dir, then renamed).
 
     Signatures: ``serving_default`` (uint8 [1, H, W, 3] → ``semantic_predictions`` int32
     [1, H, W] and ``semantic_probabilities``), ``serving_encoded`` (JPEG/PNG bytes) and, with
     ``batch_crop_size``, ``serving_batch`` (uint8 [N, h, w, 3]). The Keras weights and
     config are kept in ``assets/`` so the TFLite converter can rebuild the model, with the
-    class names and colormap (``labels``) that predict draws its answers with. With
+    class names and colormap (``labels``) that predict draws its answers with. Images of
+    more than ``max_image_pixels`` pixels are refused (None: no limit). With
     ``save_inference_graph`` the version folder also holds ``inference_graph.pbtxt`` (the
     original's option): the serving graph as text, under the frozen graph's tensor names.
     """
@@ -43,7 +45,8 @@ def export_saved_model(model, export_path: str | Path, version: int | None = Non
         raise FileExistsError(f"{target} exists; TF Serving versions are immutable. Pick "
                               "another --version or leave it out for the next free one.")
     server = SegmentationServer(model, inference_scales, add_flipped_images,
-                                min_resize_value, max_resize_value, resize_factor)
+                                min_resize_value, max_resize_value, resize_factor,
+                                max_pixels=max_image_pixels)
     signatures = {
         "serving_default": server.serve.get_concrete_function(),
         "serving_encoded": server.serve_encoded.get_concrete_function(),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from deeplab.data.exif import decode_oriented
+from deeplab.data.exif import decode_oriented, encoded_image_size
 from deeplab.inference.probabilities import predict_probabilities
 from deeplab.ops import resize_bilinear
 from deeplab.runs.store import checkpoint_weights
 
+# The most pixels a request may carry: ~1 GB of peak memory for MobileNetV2 at full size
+# (measured: 2.3 GB at 3000x3000); the probabilities alone are H x W x classes floats.
+DEFAULT_MAX_PIXELS = 4096 * 4096
 PREDICTIONS = "semantic_predictions"
 PROBABILITIES = "semantic_probabilities"
 _EXPECTED = "a uint8 image tensor of shape [1, height, width, 3]"
@@ -40,11 +43,15 @@ class SegmentationServer(tf.Module):
     ``resize_factor`` as the original's flags), padded internally to an aligned size,
     segmented (multi-scale + flip when configured) and the probabilities are brought back
     to the input size, so ``semantic_predictions`` is int32 [1, H, W] for any H, W.
+
+    An image of more than ``max_pixels`` pixels is refused (InvalidArgument, saying the
+    limit and what to do), encoded bytes from their header before anything is decoded: a
+    request's memory is bounded by the limit, not by what a client sends.
     """
 
     def __init__(self, model, inference_scales=(1.0,), add_flipped_images=False,
                  min_resize_value=None, max_resize_value=None, resize_factor=None,
-                 with_probabilities=True):
+                 with_probabilities=True, max_pixels: int | None = None):
         super().__init__(name="deeplab_server")
         self.model = model
         # Keras 3 layers do not expose their trainable variables as trackable children; a
@@ -55,6 +62,7 @@ class SegmentationServer(tf.Module):
         self.add_flipped_images = add_flipped_images
         self.resize = (min_resize_value, max_resize_value, resize_factor)
         self.with_probabilities = with_probabilities
+        self.max_pixels = max_pixels
 
     def segment(self, images):
         """images: uint8 [N, H, W, 3] → outputs at the input size (what every signature
@@ -76,14 +84,35 @@ class SegmentationServer(tf.Module):
             outputs[PROBABILITIES] = probabilities
         return outputs
 
+    def _within_limit(self, size, signature: str):
+        """An assertion that [height, width] ``size`` has at most ``max_pixels`` pixels."""
+        if not self.max_pixels:
+            return []
+        # No quotes: the Assert op would print them escaped.
+        message = (f"{signature}: the image has more than {self.max_pixels} pixels, the "
+                   "limit of this export (export_model --max_image_pixels); send it resized, "
+                   "or export with a higher limit. Its height and width:")
+        size = tf.cast(size, tf.int64)
+        return [tf.debugging.Assert(size[0] * size[1] <= self.max_pixels, [message, size],
+                                    summarize=2)]
+
     @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8, name="image")])
     def serve(self, image):
-        return self.segment(check_serving_image(image))
+        image = check_serving_image(image)
+        with tf.control_dependencies(self._within_limit(tf.shape(image)[1:3],
+                                                        "serving_default")):
+            return self.segment(tf.identity(image))
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="image_bytes")])
     def serve_encoded(self, image_bytes):
-        # As viewers show it: a phone photo's EXIF orientation is applied.
-        return self.segment(tf.expand_dims(decode_oriented(image_bytes), 0))
+        # Checked on the header first: decoding is where a small file becomes huge.
+        with tf.control_dependencies(self._within_limit(encoded_image_size(image_bytes),
+                                                        "serving_encoded")):
+            # As viewers show it: a phone photo's EXIF orientation is applied.
+            image = decode_oriented(tf.identity(image_bytes))
+        with tf.control_dependencies(self._within_limit(tf.shape(image)[:2],
+                                                        "serving_encoded")):
+            return self.segment(tf.expand_dims(image, 0))
 
     def batch_function(self, crop_size):
         """A fixed-size batched signature: uint8 [N, crop_h, crop_w, 3]."""

@@ -47,7 +47,9 @@ def segment_whole_image(
     padded = np.full((box_h, box_w, 3), pad_value, dtype=np.float32)
     padded[:new_h, :new_w] = resized
     labels = np.asarray(predict_labels(np.round(padded).astype(np.uint8)))[:new_h, :new_w]
-    return cv2.resize(labels.astype(np.int32), (width, height), interpolation=cv2.INTER_NEAREST)
+    # The smallest integer type: the labels of a large photo are as many as its pixels.
+    dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
+    return cv2.resize(labels.astype(dtype), (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def aligned_size(size, stride: int):

@@ -280,7 +280,7 @@ def _check_pool_fits(pooling_size, feature_size, name):
         if size is not None and kernel > size:
             raise ValueError(
                 f"{name}: image-pooling kernel {tuple(pooling_size)} is larger than the "
-                f"feature map {tuple(feature_size)}. Use a crop_size / "
-                "image_pooling_crop_size no larger than the input, or pooling_size=None "
-                "for a global mean."
+                f"feature map {tuple(feature_size)}: the input is smaller than the crop the "
+                "pooling was sized from; give --crop_size (or --image_pooling_crop_size) no "
+                "larger than the input (ModelConfig.crop_size in Python)"
             )

@@ -73,3 +73,16 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Writes ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+def unwritable_reason(folder: str | os.PathLike) -> str | None:
+    """Why files cannot be written into ``folder`` (made if needed), or None when they can:
+    checked up front, so a binary fails in one line before any work (a path that is a file,
+    a read-only folder, a full disk)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
