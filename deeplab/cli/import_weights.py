@@ -34,6 +34,8 @@ flags.DEFINE_enum("source", None, ["tflite", "checkpoint", "keras_mobilenet_v2"]
                   "What --input is.")
 flags.DEFINE_string("input", None, "The file (or checkpoint prefix) to import.")
 flags.DEFINE_string("output", None, "Output path ending in .weights.h5.")
+flags.DEFINE_string("dataset", None, "Registered data set or dataset.json whose class names "
+                    "and colours are kept with the weights (predict and export use them).")
 flags.mark_flags_as_required(["source", "input", "output"])
 FLAGS = flags.FLAGS
 
@@ -53,7 +55,17 @@ def main(argv):
                 raise ValueError("--source=keras_mobilenet_v2 needs --model_variant="
                                  "mobilenet_v2.")
             report = import_keras_mobilenet_v2(model.backbone, FLAGS.input)
-    path = save_model(model, FLAGS.output)
+    labels = None
+    if FLAGS.dataset:
+        from deeplab.data.descriptor import get_dataset
+        from deeplab.inference.labels import ClassLabels
+
+        descriptor = get_dataset(FLAGS.dataset)
+        if descriptor.num_classes != model.config.num_classes:
+            raise ValueError(f"--dataset {FLAGS.dataset} has {descriptor.num_classes} classes, "
+                             f"the imported model {model.config.num_classes}")
+        labels = ClassLabels.of_dataset(descriptor).to_json()
+    path = save_model(model, FLAGS.output, labels)
     print(report.summary())
     print(f"wrote {path} and its .config.json")
 
