@@ -290,3 +290,35 @@ def test_edgetpu_slim_our_int8_export(edgetpu, reference_dir):
     print(f"our int8 export vs our float model: {agreement:.4f}; vs mask "
           f"{(labels == edgetpu['mask']).mean():.4f}")
     assert agreement >= 0.97
+
+
+def test_import_weights_keeps_the_data_set_s_names_for_predict(reference_dir, tmp_path):
+    """import_weights --dataset stores the class names and colours with the weights; predict
+    then names its classes from them (and a data set of another class count is refused)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+
+    def run(*args):
+        return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                              env=env, cwd=repo, timeout=300)
+
+    model = reference_file(reference_dir, GPU_257)
+    weights = tmp_path / "gpu.weights.h5"
+    refused = run("scripts/import_weights.py", "--source=tflite", f"--input={model}",
+                  f"--output={weights}", "--dataset=cityscapes")
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
+        "import_weights: --dataset cityscapes has 19 classes, the imported model 21")
+    done = run("scripts/import_weights.py", "--source=tflite", f"--input={model}",
+               f"--output={weights}", "--dataset=pascal_voc_seg")
+    assert done.returncode == 0, done.stderr[-2000:]
+    bird = reference_file(reference_dir, "golden_coral/bird.bmp")
+    result = run("-m", "deeplab.cli.predict", f"--checkpoint_path={weights}", f"--input={bird}",
+                 f"--output_dir={tmp_path / 'out'}", "--max_size=257")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"class names and colours: {tmp_path / 'gpu.config.json'}" in result.stdout
+    assert "bird.bmp: background" in result.stdout and "bird " in result.stdout
