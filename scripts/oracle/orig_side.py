@@ -12,7 +12,6 @@ Flags are the original's own, given as strings (parsed by its train.py / common.
   python orig_side.py train   --model "..." --out DIR --tag T --steps 3 \
       --flags "--base_learning_rate=0.000001 --training_number_of_steps=10"
 """
-import argparse
 import json
 import os
 import shlex
@@ -27,6 +26,7 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 import tf_slim as slim  # noqa: E402
 from absl import flags  # noqa: E402
 
+from cli_args import parser  # noqa: E402
 from deeplab import common, model  # noqa: E402
 from deeplab import train as orig_train  # noqa: E402  (defines train.py's flags)
 from deeplab.utils import train_utils  # noqa: E402
@@ -234,23 +234,13 @@ def cmd_train(a):
                       "multipliers_not_1": len(mult)}))
 
 
+COMMANDS = {"init": cmd_init, "forward": cmd_forward, "train": cmd_train}
+
+
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["init", "forward", "train"])
-    p.add_argument("--model", required=True, help="the original's model flags")
-    p.add_argument("--flags", default="", help="the original's train.py flags of the case")
-    p.add_argument("--eval", default="", help="the original's eval.py flags (forward)")
-    p.add_argument("--tag", default="single")
-    p.add_argument("--out", required=True)
-    p.add_argument("--crop", type=int, default=129)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weight_decay", type=float, default=4e-5)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--dropout", type=int, default=0)
-    a = p.parse_args()
+    a = parser(COMMANDS).parse_args()
     os.makedirs(a.out, exist_ok=True)
-    {"init": cmd_init, "forward": cmd_forward, "train": cmd_train}[a.cmd](a)
+    COMMANDS[a.cmd](a)
 
 
 if __name__ == "__main__":

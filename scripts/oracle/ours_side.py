@@ -10,7 +10,6 @@ strategy), imports the original's checkpoint (``import_tf1_checkpoint``, strict)
 
 Results are keyed by the ORIGINAL's variable names (deeplab.weights.scopes.scope_targets).
 """
-import argparse
 import json
 import os
 import shlex
@@ -21,6 +20,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from cli_args import parser  # noqa: E402
 
 from deeplab.cli import train as train_cli  # noqa: E402  (the project's train flags)
 
@@ -162,21 +162,12 @@ def cmd_train(a):
                       "replicas": strategy.num_replicas_in_sync}))
 
 
+COMMANDS = {"forward": cmd_forward, "train": cmd_train}
+
+
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["forward", "train"])
-    p.add_argument("--model", required=True, help="the original's model flags")
-    p.add_argument("--flags", default="", help="the original's train.py flags of the case")
-    p.add_argument("--eval", default="", help="the original's eval.py flags (forward)")
-    p.add_argument("--tag", default="single")
-    p.add_argument("--out", required=True)
-    p.add_argument("--crop", type=int, default=129)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--weight_decay", type=float, default=4e-5)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--dropout", type=int, default=0)
-    a = p.parse_args()
-    {"forward": cmd_forward, "train": cmd_train}[a.cmd](a)
+    a = parser(COMMANDS).parse_args()
+    COMMANDS[a.cmd](a)
 
 
 if __name__ == "__main__":
