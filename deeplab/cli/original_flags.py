@@ -28,9 +28,10 @@ def define_inference_label_weights() -> None:
                               "them (with a line), as the original did.")
 
 
-def define_drop_path_keep_prob() -> None:
+def define_drop_path_keep_prob(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_float("drop_path_keep_prob", 1.0, "The original's NAS drop-path keep "
-                       "probability (needs the nas_* backbones, not in this release yet).")
+                       "probability (needs the nas_* backbones, not in this release yet).",
+                       flag_values=flag_values)
 
 
 def define_inference_original_flags(master: bool = True) -> None:
