@@ -1,3 +1,38 @@
-"""deeplab-keras: DeepLabv3 / DeepLabv3+ on TensorFlow 2 and Keras 3."""
+"""deeplab-keras: DeepLabv3 / DeepLabv3+ on TensorFlow 2 and Keras 3.
+
+The public API (imported on first use, so ``import deeplab`` and the command-line tools'
+``--help`` stay fast):
+
+- ``deeplab.ModelConfig``: the model's configuration (the original's ``ModelOptions``).
+- ``deeplab.build_deeplab(config or **fields)``: a Keras ``DeepLab`` model.
+- ``deeplab.save_model(model, "x.weights.h5")``: the weights and their config side by side.
+- ``deeplab.load_model(path)``: any model ``deeplab-predict`` takes (see
+  :func:`deeplab.inference.segmenters.load_any_model`).
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "ModelConfig": ("deeplab.config", "ModelConfig"),
+    "build_deeplab": ("deeplab.model", "build_deeplab"),
+    "save_model": ("deeplab.runs.store", "save_model"),
+    "load_model": ("deeplab.inference.segmenters", "load_any_model"),
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'deeplab' has no attribute {name!r}")
+    module, attribute = _PUBLIC[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

@@ -90,27 +90,53 @@ class SavedModelSegmenter:
         return outputs["semantic_predictions"].numpy()[0]
 
 
+def model_format(path: str | Path) -> str:
+    """"keras" (a ``.weights.h5``, a training directory or a ``ckpt-N`` prefix), "tflite" or
+    "saved_model"; ValueError naming what is accepted for anything else."""
+    path = Path(path)
+    if (path.name.endswith(WEIGHTS_SUFFIX) or (path / "checkpoint").is_file()
+            or Path(f"{path}.index").is_file()):
+        return "keras"
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            raise FileNotFoundError(f"TFLite model not found: {path}")
+        return "tflite"
+    if (path / "saved_model.pb").is_file() or any(path.glob("*/saved_model.pb")):
+        return "saved_model"
+    raise ValueError(
+        f"{path}: not a model this tool reads. Give a .weights.h5 (with its .config.json), "
+        "a training directory or ckpt-N prefix, a .tflite file, or a SavedModel directory."
+    )
+
+
 def load_segmenter(path: str | Path, max_size: int = DEFAULT_SIZE,
                    tflite_input_range: str = "0,255"):
     """Picks the segmenter for a ``.weights.h5``, a training directory or ``ckpt-N``, a
     ``.tflite`` file or a SavedModel path."""
-    path = Path(path)
-    if (path.name.endswith(WEIGHTS_SUFFIX) or (path / "checkpoint").is_file()
-            or Path(f"{path}.index").is_file()):
-        # Our weights file, a training directory (its latest checkpoint) or a ckpt-N prefix.
+    kind = model_format(path)
+    if kind == "keras":
         # A crop-sized image pooling (a training run's crop, an imported file's input)
         # is sized from the canvas instead, as the original's export with --crop_size: the
         # pooling covers the whole image at any --max_size.
         crop = (max_size, max_size) if stored_config(path).crop_size else None
         return KerasSegmenter(load_model(path, **({"crop_size": crop} if crop else {})),
                               max_size)
-    if path.suffix == ".tflite":
-        if not path.is_file():
-            raise FileNotFoundError(f"TFLite model not found: {path}")
+    if kind == "tflite":
         return TFLiteSegmenter(path, tflite_input_range)
-    if (path / "saved_model.pb").is_file() or any(path.glob("*/saved_model.pb")):
-        return SavedModelSegmenter(path)
-    raise ValueError(
-        f"{path}: not a model this tool reads. Give a .weights.h5 (with its .config.json), "
-        "a training directory or ckpt-N prefix, a .tflite file, or a SavedModel directory."
-    )
+    return SavedModelSegmenter(path)
+
+
+def load_any_model(path: str | Path, tflite_input_range: str = "0,255"):
+    """Any model ``deeplab-predict`` takes (``deeplab.load_model``).
+
+    A ``.weights.h5``, a training directory or a ``ckpt-N`` prefix gives the Keras
+    :class:`~deeplab.model.DeepLab` (to call, fine-tune or export); an exported SavedModel or
+    ``.tflite`` file, which are not Keras models, gives a :class:`SavedModelSegmenter` or
+    :class:`TFLiteSegmenter`, whose ``labels(image)`` segments an RGB image of any size.
+    """
+    kind = model_format(path)
+    if kind == "keras":
+        return load_model(path)
+    if kind == "tflite":
+        return TFLiteSegmenter(path, tflite_input_range)
+    return SavedModelSegmenter(path)
