@@ -8,6 +8,8 @@ The public API (imported on first use, so ``import deeplab`` and the command-lin
 - ``deeplab.save_model(model, "x.weights.h5")``: the weights and their config side by side.
 - ``deeplab.load_model(path)``: any model ``deeplab-predict`` takes (see
   :func:`deeplab.inference.segmenters.load_any_model`).
+- ``deeplab.from_preset(name, weights=path)``: a model of the original's model zoo by name
+  (``deeplab.weights.presets``), its weights from the downloaded tarball.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ _PUBLIC = {
     "build_deeplab": ("deeplab.model", "build_deeplab"),
     "save_model": ("deeplab.runs.store", "save_model"),
     "load_model": ("deeplab.inference.segmenters", "load_any_model"),
+    "from_preset": ("deeplab.weights.zoo_import", "from_preset"),
 }
 __all__ = sorted(_PUBLIC)
 

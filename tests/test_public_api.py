@@ -34,7 +34,8 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
 
 
 def test_public_names_and_a_clear_error_for_others():
-    assert deeplab.__all__ == ["ModelConfig", "build_deeplab", "load_model", "save_model"]
+    assert deeplab.__all__ == ["ModelConfig", "build_deeplab", "from_preset", "load_model",
+                               "save_model"]
     from deeplab.model import build_deeplab
 
     assert deeplab.build_deeplab is build_deeplab

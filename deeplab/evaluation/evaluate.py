@@ -12,6 +12,8 @@ from deeplab.data.pipeline import PreprocessConfig, make_dataset
 from deeplab.data.progress import Progress
 from deeplab.evaluation.evaluator import Evaluator, format_table, named_metrics, write_metrics
 from deeplab.quantization import describe_quantization
+from deeplab.runs.store import stored_preset
+from deeplab.weights.presets import zoo_comparison
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +125,10 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
     print(format_table(metrics, descriptor.class_names))
     written = write_metrics(config.eval_logdir, metrics, step)
     print(f"mIoU {100 * metrics['miou']:.2f}% (wrote {written})")
+    zoo = zoo_comparison(stored_preset(path), model.config.output_stride, config.eval_scales,
+                         config.add_flipped_images, config.eval_split)
+    if zoo:
+        print(zoo)
     if writer is not None:
         with writer.as_default(step=step or 0):
             for key in ("miou", "pixel_accuracy", "mean_accuracy", "frequency_weighted_iou"):

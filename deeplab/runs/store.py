@@ -26,11 +26,14 @@ def config_path_for(weights_path: str | Path) -> Path:
 
 
 LABELS_KEY = "labels"  # class names and colormap kept beside a model's config
+PRESET_KEY = "preset"  # the model-zoo checkpoint a model was imported from
 
 
-def save_model(model: DeepLab, weights_path: str | Path, labels: dict | None = None) -> Path:
+def save_model(model: DeepLab, weights_path: str | Path, labels: dict | None = None,
+               preset: str | None = None) -> Path:
     """Writes the weights and the ModelConfig beside them, each atomically; ``labels``
-    (``{"class_names": [...], "colormap": ...}``) are kept in the config file too."""
+    (``{"class_names": [...], "colormap": ...}``) and the zoo ``preset`` the weights came
+    from are kept in the config file too."""
     weights_path = Path(weights_path)
     config_path = config_path_for(weights_path)
     with atomic_path(weights_path, suffix=WEIGHTS_SUFFIX) as temporary:
@@ -38,6 +41,8 @@ def save_model(model: DeepLab, weights_path: str | Path, labels: dict | None = N
     values = model.config.to_dict()
     if labels:
         values[LABELS_KEY] = labels
+    if preset:
+        values[PRESET_KEY] = preset
     write_text(config_path, json.dumps(values, indent=2) + "\n")
     return weights_path
 
@@ -124,6 +129,7 @@ def read_config(path: Path, overrides: dict) -> ModelConfig:
     values = json.loads(path.read_text())
     values = values.get("model", values)  # train dirs keep {"model": ..., "train": ...}
     values.pop(LABELS_KEY, None)  # x.config.json keeps the labels beside the fields
+    values.pop(PRESET_KEY, None)
     # The image pyramid is chosen where inference runs, as in the original (its eval's
     # --image_pyramid defaults to none even for a model trained with one): a loaded model is
     # single-scale unless the caller gives one.
@@ -174,6 +180,14 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
         raise FileNotFoundError(f"{config} not found: the training directory keeps the model "
                                 "config there.")
     return prefix, config
+
+
+def stored_preset(path: str | Path) -> str | None:
+    """The zoo preset a ``.weights.h5`` was imported from (``deeplab-import-weights``)."""
+    path = Path(path)
+    if not path.name.endswith(WEIGHTS_SUFFIX) or not config_path_for(path).is_file():
+        return None
+    return json.loads(config_path_for(path).read_text()).get(PRESET_KEY)
 
 
 def stored_config(path: str | Path) -> ModelConfig:
