@@ -212,6 +212,7 @@ def test_a_checkpoint_by_another_name_is_read_from_its_variables(tmp_path):
     aspp = deeplab.build_deeplab(model_variant="mobilenet_v2", depth_multiplier=0.35,
                                  num_classes=3, atrous_rates=(6, 12, 18))
     prefix = export_tf1_checkpoint(aspp, tmp_path / "other" / "model.ckpt")
+    assert infer_model_fields(prefix, {"atrous_rates": (6, 12, 18)})["depth_multiplier"] == 0.35
     with pytest.raises(ValueError, match=r"3 atrous ASPP branches \(aspp1..aspp3\) whose rates "
                        "its variables do not hold: give --atrous_rates"):
         infer_model_fields(prefix, {})

@@ -81,9 +81,11 @@ def infer_model_fields(prefix: str, given: dict) -> dict:
     fields: dict = {}
     if "MobilenetV2" in roots:
         fields["model_variant"] = "mobilenet_v2"
-        stem = shapes.get("MobilenetV2/Conv/weights")
-        if stem:  # 32 filters at depth multiplier 1
-            fields["depth_multiplier"] = stem[-1] / 32
+        # The last block's 320 outputs at depth multiplier 1, rounded to multiples of 8
+        # (the stem's 32 cannot tell 0.35 from 0.5: both round to 16).
+        last = shapes.get("MobilenetV2/expanded_conv_16/project/weights")
+        if last:
+            fields["depth_multiplier"] = last[-1] / 320
     for root in roots:
         match = re.fullmatch(r"(xception_(41|65|71)|resnet_v1_(50|101))", root)
         if match:
