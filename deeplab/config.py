@@ -12,14 +12,10 @@ from deeplab.layers.pyramid_merge import METHODS as MERGE_METHODS
 
 DUC_VARIANTS = ("conv", "aspp")
 KSAC_MERGES = ("concat", "sum")
-# The original's flags for model families this release does not have yet (NAS
-# backbones): they parse, and a value other than the default fails naming what it needs
-# instead of being ignored.
-NEEDS_MISSING_VARIANT = {
-    "nas_stem_output_num_conv_filters": "the nas_pnasnet / nas_hnasnet backbones",
-    "nas_use_classification_head": "the nas_pnasnet / nas_hnasnet backbones",
-    "nas_remove_os32_stride": "the nas_pnasnet / nas_hnasnet backbones",
-}
+# The original's flags of the NAS backbones: another backbone refuses a value other than
+# the default (the original ignored them silently).
+NAS_FLAGS = ("nas_stem_output_num_conv_filters", "nas_use_classification_head",
+             "nas_remove_os32_stride")
 
 
 def _pair(value, field):
@@ -117,8 +113,9 @@ class ModelConfig:
             selects ``head="dpc"`` as the original's flag did.
         dense_prediction_cell: the cell's operations, read from that JSON when the config
             is made and kept in it, so a saved config rebuilds the model without the file.
-        nas_*: the original's flags for the NAS backbones, not in this release yet
-            (``NEEDS_MISSING_VARIANT``).
+        nas_stem_output_num_conv_filters, nas_use_classification_head,
+            nas_remove_os32_stride: the NAS backbones' options (``nas_pnasnet``,
+            ``nas_hnasnet``; :class:`deeplab.backbones.nas.NASNetwork`).
     """
 
     model_variant: str = _flag("mobilenet_v2", "Backbone.", "enum", choices=_backbone_names)
@@ -181,13 +178,12 @@ class ModelConfig:
         "(--head=dpc without it uses the packaged Cityscapes cell).", "string")
     dense_prediction_cell: list | None = None
     nas_stem_output_num_conv_filters: int = _flag(
-        20, "NAS stem filters (needs the nas_* backbones, not in this release yet).", "int")
+        20, "NAS backbones: filters of each cell state at the stem's scale.", "int")
     nas_use_classification_head: bool = _flag(
-        False, "NAS classification head (needs the nas_* backbones, not in this release "
-        "yet).", "bool")
+        False, "NAS backbones: convs down to stride 32 (atrous past --output_stride) and a "
+        "1x1 conv to 2048 after the cells.", "bool")
     nas_remove_os32_stride: bool = _flag(
-        False, "NAS: drop the stride-32 stage (needs the nas_* backbones, not in this "
-        "release yet).", "bool")
+        False, "NAS backbones: the stride-32 cells stay at stride 16.", "bool")
     aspp_with_squeeze_and_excitation: bool = _flag(
         False, "LR-ASPP: the image pooling branch is a sigmoid gate on the ASPP output.",
         "bool")
@@ -357,11 +353,14 @@ class ModelConfig:
         elif self.dense_prediction_cell is not None:
             fail("dense_prediction_cell", "belongs to head='dpc'.")
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        for name, needs in NEEDS_MISSING_VARIANT.items():
-            if getattr(self, name) != defaults[name]:
-                fail(name, f"{getattr(self, name)!r} needs {needs}, which this release does "
-                     "not include yet (see the README's model table); leave it at "
-                     f"{defaults[name]!r}.")
+        if not self.model_variant.startswith("nas_"):
+            for name in NAS_FLAGS:
+                if getattr(self, name) != defaults[name]:
+                    fail(name, f"{getattr(self, name)!r} belongs to the nas_pnasnet / "
+                         f"nas_hnasnet backbones, not {self.model_variant}; leave it at "
+                         f"{defaults[name]!r}.")
+        elif self.nas_stem_output_num_conv_filters < 1:
+            fail("nas_stem_output_num_conv_filters", "must be >= 1.")
 
     def _validate_lr_aspp(self, fail) -> None:
         """The LR-ASPP flags only in combinations that change the model (the original

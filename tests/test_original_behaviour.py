@@ -400,7 +400,8 @@ def test_train_with_cpu_clones_pyramid_and_a_profile(tiny_data, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--quantize_delay_step=-2"], "quantize_delay_step: must be >= 0, or -1 for float, got -2"),
-    (["--drop_path_keep_prob=0.9"], "needs the nas_pnasnet / nas_hnasnet backbones"),
+    (["--drop_path_keep_prob=0.9"], "--drop_path_keep_prob: drops paths of the nas_pnasnet "
+     "/ nas_hnasnet cells; mobilenet_v2 has none: leave it at 1.0"),
     (["--num_clones=2"], "--num_clones=2 asks for 2 GPUs but 0 are visible"),
     (["--task=3"], "--task=3 names a worker of a cluster"),
     (["--image_se_uses_qsigmoid"], "image_se_uses_qsigmoid: applies to the "

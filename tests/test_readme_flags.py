@@ -1,9 +1,10 @@
 """The README's flag documentation matches the code: every ``--flag`` it names is defined by
-one of our binaries, and its "Not in this release yet" list is exactly the set of flags the
-code refuses (so the list cannot go stale again as features land)."""
+one of our binaries, no flag of the original is refused as "not built", and the NAS flags
+are refused, naming their backbones, elsewhere."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -12,10 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from absl import flags
 
-from deeplab.cli.original_flags import define_drop_path_keep_prob, report_original_flags
-from deeplab.config import NEEDS_MISSING_VARIANT, ModelConfig
+from deeplab.config import NAS_FLAGS, ModelConfig
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -26,14 +25,6 @@ NOT_BINARIES = {"__init__", "common", "model_flags", "original_flags", "runner"}
 
 def readme_flags(text: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])--([a-z][a-z0-9_]*[a-z0-9])", text))
-
-
-def not_in_this_release(text: str) -> set[str]:
-    """The flags of the README's "Not in this release yet" bullet (up to its first full
-    stop that ends a sentence)."""
-    match = re.search(r"^- Not in this release yet(.*?\))\.", text, re.M | re.S)
-    assert match, "the README's 'Not in this release yet' bullet is missing"
-    return readme_flags(match.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -53,24 +44,30 @@ def test_every_flag_the_readme_names_is_defined(defined):
     assert not named - defined - OTHER_TOOLS, sorted(named - defined - OTHER_TOOLS)
 
 
-def test_the_not_in_this_release_list_is_what_the_code_refuses():
-    refused = set(NEEDS_MISSING_VARIANT) | {"drop_path_keep_prob"}
-    assert not_in_this_release(README) == refused
+def test_no_flag_is_refused_as_not_built():
+    assert "Not in this release yet" not in README
+    assert "not in this release" not in " ".join(
+        str(f.metadata.get("flag_help", "")) for f in dataclasses.fields(ModelConfig))
 
 
-@pytest.mark.parametrize("name", sorted(NEEDS_MISSING_VARIANT))
-def test_each_listed_model_flag_is_refused_with_what_it_needs(name):
+@pytest.mark.parametrize("name", NAS_FLAGS)
+def test_a_nas_flag_with_another_backbone_is_refused_with_what_it_belongs_to(name):
     default = ModelConfig.__dataclass_fields__[name].default
     value = (not default) if isinstance(default, bool) else default + 1
-    with pytest.raises(ValueError, match=rf"{name}.*needs the nas_pnasnet / nas_hnasnet"):
+    with pytest.raises(ValueError, match=rf"{name}.*belongs to the nas_pnasnet / nas_hnasnet "
+                       "backbones, not mobilenet_v2"):
         ModelConfig(**{name: value})
+    ModelConfig(model_variant="nas_pnasnet", **{name: value})  # its own backbone takes it
 
 
-def test_drop_path_keep_prob_is_refused_unless_one():
-    values = flags.FlagValues()
-    define_drop_path_keep_prob(values)
-    values(["prog", "--drop_path_keep_prob=1.0"])
-    report_original_flags(values, "deeplab-train", log=lambda line: None)  # the default: fine
-    values(["prog", "--drop_path_keep_prob=0.7"])
-    with pytest.raises(ValueError, match="drop_path_keep_prob=0.7 needs the nas_pnasnet"):
-        report_original_flags(values, "deeplab-train", log=lambda line: None)
+def test_drop_path_keep_prob_needs_a_nas_backbone_and_a_probability(tmp_path):
+    from deeplab.training.train_config import TrainConfig
+
+    with pytest.raises(ValueError, match="--drop_path_keep_prob: drops paths of the "
+                       "nas_pnasnet / nas_hnasnet cells; xception_65 has none"):
+        TrainConfig(ModelConfig(model_variant="xception_65"), "d", "l", drop_path_keep_prob=0.7)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\], got 0.0"):
+        TrainConfig(ModelConfig(model_variant="nas_hnasnet", output_stride=8), "d", "l",
+                    drop_path_keep_prob=0.0)
+    TrainConfig(ModelConfig(model_variant="nas_hnasnet", output_stride=8), "d", "l",
+                drop_path_keep_prob=0.7)

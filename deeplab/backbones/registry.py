@@ -8,6 +8,7 @@ from collections.abc import Callable
 from deeplab.backbones.backbone import Backbone
 from deeplab.backbones.mobilenet_v2 import MobileNetV2
 from deeplab.backbones.mobilenet_v3 import MobileNetV3
+from deeplab.backbones.nas import NASNetwork
 from deeplab.backbones.resnet_v1 import ResNetV1
 from deeplab.backbones.xception import Xception
 from deeplab.layers.preprocess import IMAGENET_MEAN_RGB
@@ -82,6 +83,16 @@ def _resnet_options(config) -> dict:
     return options
 
 
+def _nas(variant):
+    return lambda **options: NASNetwork(variant, **options)
+
+
+def _nas_options(config) -> dict:
+    return dict(num_conv_filters=config.nas_stem_output_num_conv_filters,
+                use_classification_head=config.nas_use_classification_head,
+                remove_os32_stride=config.nas_remove_os32_stride)
+
+
 _XCEPTION_BN = dict(batch_norm_momentum=0.9997, batch_norm_epsilon=1e-3, weight_decay=4e-5,
                     config_options=_xception_options)
 _RESNET_BN = dict(batch_norm_momentum=0.95, batch_norm_epsilon=1e-5, weight_decay=1e-4,
@@ -104,6 +115,11 @@ BACKBONES: dict[str, BackboneSpec] = {
         *(
             BackboneSpec(v, _xception(v), "unit_range", (4, 8, 16), **_XCEPTION_BN)
             for v in ("xception_41", "xception_65", "xception_71")
+        ),
+        *(
+            BackboneSpec(f"nas_{v}", _nas(v), "unit_range", (4, 8, 16), 0.9997, 1e-3, 4e-5,
+                         supports_multi_grid=False, config_options=_nas_options)
+            for v in ("pnasnet", "hnasnet")
         ),
         BackboneSpec("resnet_v1_50", _resnet(50, False), "imagenet_mean", (4, 8, 16), **_RESNET_BN),
         BackboneSpec("resnet_v1_50_beta", _resnet(50, True), "unit_range", (4, 8, 16),

@@ -28,12 +28,6 @@ def define_inference_label_weights() -> None:
                               "them (with a line), as the original did.")
 
 
-def define_drop_path_keep_prob(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    flags.DEFINE_float("drop_path_keep_prob", 1.0, "The original's NAS drop-path keep "
-                       "probability (needs the nas_* backbones, not in this release yet).",
-                       flag_values=flag_values)
-
-
 def define_inference_original_flags(master: bool = True) -> None:
     """The original's flags an inference binary accepts without their TF1 mechanism:
     ``--master`` (eval, vis), ``--keep_aspect_ratio`` and ``--label_weights``."""
@@ -44,7 +38,7 @@ def define_inference_original_flags(master: bool = True) -> None:
 
 
 def report_original_flags(values: flags.FlagValues, binary: str, log=print) -> None:
-    """Prints one line for each replaced flag given; ValueError for a feature not built.
+    """Prints one line for each replaced flag given.
 
     Args:
         values: the parsed flags.
@@ -54,10 +48,6 @@ def report_original_flags(values: flags.FlagValues, binary: str, log=print) -> N
     def given(name):
         return name in values and values[name].present
 
-    if given("drop_path_keep_prob") and values.drop_path_keep_prob != 1.0:
-        raise ValueError(f"--drop_path_keep_prob={values.drop_path_keep_prob} needs the "
-                         "nas_pnasnet / nas_hnasnet backbones, which this release does not "
-                         "include yet; leave it at 1.0.")
     if given("master") and values.master:
         log(f"--master={values.master}: the TF1 session target is gone; {binary} runs in "
             "this process (tf.distribute takes clusters from TF_CONFIG).")

@@ -66,6 +66,8 @@ def define_train_flags() -> None:
     f.DEFINE_multi_string("label_weights", [], "Per-class loss weights (num_classes values).")
     f.DEFINE_float("top_k_percent_pixels", 1.0, "Fraction of hardest pixels in the loss.")
     f.DEFINE_integer("hard_example_mining_step", 0, "Steps to ramp to top_k_percent_pixels.")
+    f.DEFINE_float("drop_path_keep_prob", 1.0, "NAS backbones: drop-path keep probability "
+                   "of the last cell, falling from 1 over --training_number_of_steps.")
     f.DEFINE_boolean("fine_tune_batch_norm", True, "Update BN statistics (batch >= 12 advised).")
     # Augmentation.
     f.DEFINE_float("min_scale_factor", 0.5, "Random scale minimum.")
@@ -106,7 +108,6 @@ def define_train_flags() -> None:
     f.DEFINE_integer("task", 0, "Worker index; must match TF_CONFIG's.")
     original_flags.define_master()
     original_flags.define_keep_aspect_ratio()
-    original_flags.define_drop_path_keep_prob()
 
 
 def train_config_from_flags(values, num_classes: int) -> TrainConfig:

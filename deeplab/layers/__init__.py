@@ -8,6 +8,7 @@ from deeplab.layers.batch_norm import BatchNorm
 from deeplab.layers.conv_bn_act import ConvBNAct
 from deeplab.layers.decoder import Decoder
 from deeplab.layers.dense_prediction_cell import DensePredictionCell
+from deeplab.layers.drop_path import DropPath
 from deeplab.layers.duc import DUC
 from deeplab.layers.ksac import KSAC
 from deeplab.layers.multi_rate_logits import MultiRateLogits
@@ -26,6 +27,7 @@ __all__ = [
     "ConvBNAct",
     "Decoder",
     "DensePredictionCell",
+    "DropPath",
     "DUC",
     "KSAC",
     "MultiRateLogits",

@@ -71,6 +71,7 @@ class TrainConfig:
     mixed_precision: str = "none"
     xla: bool = False
     seed: int | None = None
+    drop_path_keep_prob: float = 1.0
 
     def __post_init__(self):
         def fail(field, message):
@@ -87,6 +88,11 @@ class TrainConfig:
             fail("training_number_of_steps", "must be >= 1")
         if not 0.0 < self.top_k_percent_pixels <= 1.0:
             fail("top_k_percent_pixels", f"must be in (0, 1], got {self.top_k_percent_pixels}")
+        if not 0.0 < self.drop_path_keep_prob <= 1.0:
+            fail("drop_path_keep_prob", f"must be in (0, 1], got {self.drop_path_keep_prob}")
+        if self.drop_path_keep_prob < 1.0 and not self.model.model_variant.startswith("nas_"):
+            fail("drop_path_keep_prob", f"drops paths of the nas_pnasnet / nas_hnasnet "
+                 f"cells; {self.model.model_variant} has none: leave it at 1.0")
         if isinstance(self.label_weights, (list, tuple)):
             self.label_weights = tuple(float(w) for w in self.label_weights)
             if len(self.label_weights) != self.model.num_classes:

@@ -211,6 +211,10 @@ class Trainer:
     def _distributed_step(self, quantized, batch):
         compute_gradients = (tf.function(self._loss_and_gradients, jit_compile=True)
                              if self.config.xla else self._loss_and_gradients)
+        schedule = getattr(self.model.backbone, "drop_path_schedule", None)
+        if schedule is not None:  # NAS cells: drop path at this step's keep probability
+            schedule.update(self.config.drop_path_keep_prob, self.optimizer.iterations,
+                            self.config.training_number_of_steps)
         loss, regularization = self.strategy.run(
             self._replica_step,
             args=(quantized, compute_gradients, batch["image"], batch["label"]))

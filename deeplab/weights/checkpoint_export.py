@@ -15,23 +15,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from deeplab.weights.scopes import scope_targets
-
-BN_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")
+from deeplab.weights.scopes import original_variable_map
 
 
 def original_variables(model) -> dict[str, np.ndarray]:
     """``{original variable name: value}`` for every layer the original has a scope for."""
-    values: dict[str, np.ndarray] = {}
-    for scope, target in scope_targets(model).items():
-        kernel = "depthwise_weights" if target.depthwise else "weights"
-        values[f"{scope}/{kernel}"] = np.asarray(target.conv.kernel)
-        if target.bn is None:
-            values[f"{scope}/biases"] = np.asarray(target.conv.bias)
-            continue
-        for param in BN_PARAMS:
-            values[f"{scope}/BatchNorm/{param}"] = np.asarray(getattr(target.bn, param))
-    return values
+    return {name: np.asarray(variable)
+            for name, variable in original_variable_map(model).items()}
 
 
 def export_tf1_checkpoint(model, prefix: str | Path, global_step: int = 0) -> str:

@@ -15,12 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from deeplab.weights.report import ImportReport
-from deeplab.weights.scopes import scope_targets
+from deeplab.weights.scopes import BN_PARAMS, scope_targets
 
 # Training state the import skips without complaint.
 _OPTIMIZER_SUFFIXES = ("/Momentum", "/Adam", "/Adam_1", "/ExponentialMovingAverage")
 _TRAINING_STATE = ("global_step",)
-_BN_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")
+
 
 
 def _is_training_state(name: str) -> bool:
@@ -76,19 +76,19 @@ def import_tf1_checkpoint(
     for scope, target in scope_targets(model).items():
         if _excluded(scope, exclude_scopes):
             continue
-        kernel_name = f"{scope}/{'depthwise_weights' if target.depthwise else 'weights'}"
+        kernel_name = target.kernel_variable
         if kernel_name not in shapes:
             missing.append(scope)
             continue
         writes.append((target.conv.kernel, take(kernel_name, target.conv.kernel.shape, scope)))
         if target.bn is None:
-            bias_name = f"{scope}/biases"
-            if bias_name in shapes:
+            bias_name = f"{target.scope}/biases"
+            if bias_name in shapes and target.conv.bias is not None:
                 writes.append((target.conv.bias, take(bias_name, target.conv.bias.shape, scope)))
         else:
-            for param in _BN_PARAMS:
+            for param in BN_PARAMS:
                 variable = getattr(target.bn, param)
-                name = f"{scope}/BatchNorm/{param}"
+                name = f"{target.bn_prefix}/{param}"
                 if name in shapes:
                     writes.append((variable, take(name, variable.shape, scope)))
                 elif param == "gamma":

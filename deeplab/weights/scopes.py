@@ -22,6 +22,8 @@ from deeplab.layers.multi_rate_logits import MultiRateLogits
 from deeplab.layers.squeeze_excite import SqueezeExcite
 from deeplab.model import LOGITS_LAYER
 
+BN_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")
+
 
 @dataclasses.dataclass(frozen=True)
 class ScopeTarget:
@@ -36,10 +38,37 @@ class ScopeTarget:
     scope: str
     conv: keras.layers.Layer
     bn: keras.layers.Layer | None
+    kernel_name: str = ""
+    bn_scope: str = ""
 
     @property
     def depthwise(self) -> bool:
         return isinstance(self.conv, AtrousDepthwiseConv2D)
+
+    @property
+    def kernel_variable(self) -> str:
+        """The kernel's variable name: ``<scope>/weights`` or ``<scope>/depthwise_weights``
+        (slim's conv2d / depthwise), or ``kernel_name`` under the scope (the NAS cells'
+        ``separable_5x5_1/pointwise_weights``)."""
+        default = "depthwise_weights" if self.depthwise else "weights"
+        return f"{self.scope}/{self.kernel_name or default}"
+
+    def variables(self) -> dict:
+        """``{original variable name: Keras variable}`` of this target."""
+        names = {self.kernel_variable: self.conv.kernel}
+        if self.bn is None:
+            if getattr(self.conv, "bias", None) is not None:
+                names[f"{self.scope}/biases"] = self.conv.bias
+        else:
+            for param in BN_PARAMS:
+                names[f"{self.bn_prefix}/{param}"] = getattr(self.bn, param)
+        return names
+
+    @property
+    def bn_prefix(self) -> str:
+        """Where the BN's variables live: ``<scope>/BatchNorm`` (slim's normalizer_fn), or
+        ``bn_scope`` for a BN the original called on its own (NAS: ``cell_0/beginning_bn``)."""
+        return self.bn_scope or f"{self.scope}/BatchNorm"
 
 
 def _unit_targets(layer, scope: str) -> list[ScopeTarget]:
@@ -66,9 +95,12 @@ def scope_targets(model: keras.Model) -> dict[str, ScopeTarget]:
     """
     targets: list[ScopeTarget] = []
     backbone = model.backbone
-    for layer in backbone.layers:
-        scope = f"{backbone.checkpoint_prefix}/{checkpoint_scope(layer.name)}"
-        targets.extend(_unit_targets(layer, scope))
+    if hasattr(backbone, "original_scope_targets"):  # a backbone that names its own (NAS)
+        targets.extend(backbone.original_scope_targets())
+    else:
+        for layer in backbone.layers:
+            scope = f"{backbone.checkpoint_prefix}/{checkpoint_scope(layer.name)}"
+            targets.extend(_unit_targets(layer, scope))
     for layer in model.layers:
         if layer is backbone:
             continue
@@ -84,4 +116,15 @@ def scope_targets(model: keras.Model) -> dict[str, ScopeTarget]:
         prefix = getattr(layer, "original_scope_prefix", "")
         for sublayer in layer._flatten_layers(include_self=False, recursive=False):
             targets.extend(_unit_targets(sublayer, prefix + sublayer.name))
-    return {t.scope: t for t in targets}
+    # Keyed by scope; a scope with two kernels (a NAS separable conv's depthwise and
+    # pointwise weights) is keyed by each kernel's variable name.
+    return {t.kernel_variable if t.kernel_name else t.scope: t for t in targets}
+
+
+def original_variable_map(model: keras.Model) -> dict:
+    """``{original variable name: Keras variable}`` for every layer the original has a
+    scope for (the names a TF1 checkpoint of the model holds)."""
+    names: dict = {}
+    for target in scope_targets(model).values():
+        names.update(target.variables())
+    return names

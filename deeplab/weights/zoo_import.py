@@ -91,6 +91,16 @@ def infer_model_fields(prefix: str, given: dict) -> dict:
         if match:
             beta = root.startswith("resnet") and f"{root}/conv1_1/weights" in shapes
             fields["model_variant"] = root + ("_beta" if beta else "")
+    for root, first_level in (("pnasnet", 1), ("hnasnet", 0)):  # cell_0's level
+        if root in roots:
+            fields["model_variant"] = f"nas_{root}"
+            cell_0 = shapes.get(f"{root}/cell_0/1x1/weights")
+            if cell_0:
+                fields["nas_stem_output_num_conv_filters"] = cell_0[-1] // 2 ** first_level
+            if f"{root}/classification_head_conv/weights" in shapes:
+                fields["nas_use_classification_head"] = True
+            if root == "hnasnet" and "nas_use_classification_head" not in fields:
+                fields["output_stride"] = 8  # its cells end there
     if "model_variant" not in fields and "model_variant" not in given:
         raise ValueError(f"{prefix}: its variables ({', '.join(sorted(roots)[:6])}) are not a "
                          "backbone this tool recognises by name: give --model_variant and the "

@@ -31,7 +31,7 @@ def _module(name, **attrs):
 
 
 class _HParams:
-    """Stand-in for contrib.training.HParams (only the NAS backbones use it; not run here)."""
+    """Stand-in for contrib.training.HParams (the NAS backbones' hyper-parameters)."""
 
     def __init__(self, **kw):
         self.__dict__.update(kw)

@@ -43,20 +43,9 @@ def parse_flags(a, *extra):
 
 def original_names(model):
     """original TF1 variable name -> our keras variable"""
-    from deeplab.weights.scopes import scope_targets
+    from deeplab.weights.scopes import original_variable_map
 
-    out = {}
-    for scope, t in scope_targets(model).items():
-        out[f"{scope}/{'depthwise_weights' if t.depthwise else 'weights'}"] = t.conv.kernel
-        if t.bn is None:
-            if getattr(t.conv, "bias", None) is not None:
-                out[f"{scope}/biases"] = t.conv.bias
-        else:
-            for p in ("gamma", "beta", "moving_mean", "moving_variance"):
-                v = getattr(t.bn, p, None)
-                if v is not None:
-                    out[f"{scope}/BatchNorm/{p}"] = v
-    return out
+    return original_variable_map(model)
 
 
 def load(model, a):

@@ -5,7 +5,7 @@
 # difference, with its measured size). See README.md.
 #
 #   ORIG_GIT_DIR=<mirror of github:smurpheus/models> bash scripts/oracle/run.sh
-#   ORACLE_VARIANTS="mnv2" bash scripts/oracle/run.sh      # a subset of mnv2 mnv2_dm05 x65 r101
+#   ORACLE_VARIANTS="mnv2" bash scripts/oracle/run.sh  # a subset of mnv2 mnv2_dm05 x65 r101 pnas pnas_head hnas
 #   ORACLE_CASES="adam topk" bash scripts/oracle/run.sh    # only the cases whose tag matches
 #   ORACLE_CONTROL=0 ...                                  # no noise-floor runs (fixed tolerances)
 #   ORACLE_REUSE=1 ...        # reuse the original's results in $ORACLE_OUT: rerun our side only
@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${ORACLE_OUT:-/tmp/oracle_out}
 ORIG_PY=${ORIG_PY:-/tmp/oraclenv/bin/python}
 OURS_PY=${OURS_PY:-$HERE/../../.venv/bin/python}
-VARIANTS=${ORACLE_VARIANTS:-mnv2 mnv2_dm05 x65 r101}
+VARIANTS=${ORACLE_VARIANTS:-mnv2 mnv2_dm05 x65 r101 pnas pnas_head hnas}
 CASES=${ORACLE_CASES:-}
 export TF_ENABLE_ONEDNN_OPTS=0 TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
 LOG=$OUT/logs; mkdir -p "$LOG"
@@ -36,6 +36,12 @@ declare -A MODEL=(
          --output_stride=16 --decoder_output_stride=4"
   [r101]="--model_variant=resnet_v1_101_beta --atrous_rates=6 --atrous_rates=12
           --atrous_rates=18 --output_stride=16"
+  [pnas]="--model_variant=nas_pnasnet --atrous_rates=6 --atrous_rates=12 --atrous_rates=18
+          --output_stride=16 --decoder_output_stride=4"
+  [pnas_head]="--model_variant=nas_pnasnet --output_stride=16 --nas_use_classification_head=true
+               --nas_stem_output_num_conv_filters=8"
+  [hnas]="--model_variant=nas_hnasnet --atrous_rates=12 --atrous_rates=24 --atrous_rates=36
+          --output_stride=8 --decoder_output_stride=4"
 )
 # lr 1e-6: the trajectories stay linear over 3 steps (README: at 0.007 the original
 # differs from itself by 10-14 % after 3 steps), so each rule's difference shows cleanly.
@@ -127,6 +133,12 @@ for v in $VARIANTS; do
     train r101 r101_os8_multi_grid "$os8" "$POLY" 3
     train r101 r101_os8_multi_grid_frozen_bn "$os8" "$POLY --fine_tune_batch_norm=false" 3
     ;;
+  # NAS cells at the default --drop_path_keep_prob=1 (drop path is random: tests pin it).
+  pnas)
+    train pnas pnas_poly "$m" "$POLY" 3
+    ;;
+  pnas_head) train pnas_head pnas_head_poly "$m" "$POLY" 3 ;;
+  hnas) train hnas hnas_poly "$m" "$POLY" 3 ;;
   esac
 done
 echo "oracle: $([ $status = 0 ] && echo ALL PASS || echo SOME FAIL) (logs in $LOG)"
