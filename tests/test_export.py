@@ -309,11 +309,13 @@ def huge_png(path, height=12000, width=12000):
 
 
 SERVE_HUGE = r"""
-import resource, sys
+import sys
+sys.path.insert(0, sys.argv[3])
 import numpy as np, tensorflow as tf
+from memory_probe import peak_rss_mb
 loaded = tf.saved_model.load(sys.argv[1])
 encoded = open(sys.argv[2], "rb").read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mb()
 for name, kwargs in (("serving_encoded", dict(image_bytes=tf.constant(encoded))),
                      ("serving_default", dict(image=tf.zeros([1, 4097, 4097, 3], tf.uint8)))):
     try:
@@ -322,8 +324,7 @@ for name, kwargs in (("serving_encoded", dict(image_bytes=tf.constant(encoded)))
     except tf.errors.InvalidArgumentError as error:
         print(name, "refused:", next(line for line in error.message.splitlines()
                                      if "assertion failed" in line).strip())
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print("peak growth MB", (after - before) / 1024)
+print("peak growth MB", peak_rss_mb() - before)
 """
 
 
@@ -334,7 +335,8 @@ def test_a_huge_image_is_refused_before_it_takes_the_server_s_memory(exported, t
     _, path, _ = exported
     png = huge_png(tmp_path / "huge.png")
     assert png.stat().st_size < 10e6
-    result = subprocess.run([sys.executable, "-c", SERVE_HUGE, str(path), str(png)],
+    result = subprocess.run([sys.executable, "-c", SERVE_HUGE, str(path), str(png),
+                             str(REPO / "tests")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()

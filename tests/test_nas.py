@@ -5,6 +5,7 @@ eval, SavedModel and TFLite."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,14 +148,8 @@ def test_drop_path_keep_probability_and_output_by_hand():
     assert not layer.weights  # the schedule is not a weight of the model
 
 
-@pytest.mark.slow  # ~2 min: a NAS graph of ~600 layers traced for each format
-def test_nas_trains_with_drop_path_then_evaluates_and_exports(tiny_data, tmp_path):
-    from test_export import run_tflite
-
-    from deeplab.export.saved_model import export_saved_model
-    from deeplab.export.tflite import convert_to_tflite
-    from deeplab.inference.segmenters import SavedModelSegmenter
-    from deeplab.runs.store import load_model
+@pytest.mark.slow  # ~1 min: a NAS graph of ~600 layers traced for training and for eval
+def test_nas_trains_with_drop_path_then_evaluates(tiny_data, tmp_path):
     from deeplab.training.train_config import TrainConfig
     from deeplab.training.trainer import Trainer
 
@@ -178,17 +173,7 @@ def test_nas_trains_with_drop_path_then_evaluates_and_exports(tiny_data, tmp_pat
          f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}"],
         capture_output=True, text=True, env=ENV, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "mIoU" in result.stdout
-
-    trained = he_scale_weights(load_model(tmp_path / "train"), seed=4)
-    image = np.random.default_rng(2).integers(0, 256, (33, 33, 3), dtype=np.uint8)
-    logits = np.asarray(trained(image[None]))
-    export_saved_model(trained, tmp_path / "export")
-    served = SavedModelSegmenter(tmp_path / "export")
-    np.testing.assert_array_equal(served.labels(image), logits[0].argmax(-1))
-    flatbuffer = convert_to_tflite(trained, (33, 33), "float", "logits")
-    got = run_tflite(flatbuffer, image[None])
-    assert np.abs(got - logits).max() <= 1e-3 * (logits.max() - logits.min())
+    assert re.search(r"^mIoU \d+\.\d+%", result.stdout, re.M), result.stdout[-2000:]
 
 
 @pytest.mark.parametrize("fields, parameters, madds", [

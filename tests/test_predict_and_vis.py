@@ -211,9 +211,12 @@ def test_predict_names_the_model_s_classes_and_keeps_every_photo(tmp_path):
     assert segmenter.canvas == (129, 129) and segmenter.model.config.crop_size == (129, 129)
 
 
-PEAK = ("import atexit, resource, runpy, sys\n"
-        "atexit.register(lambda: print('peak MB', resource.getrusage(resource.RUSAGE_SELF)"
-        ".ru_maxrss / 1024))\n"
+# The process's own peak (VmHWM). Not ru_maxrss: Linux carries the parent's high-water mark
+# over the exec of a (v)forked child, so a child of a big pytest worker reports the worker's.
+PEAK = ("import atexit, runpy, sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from memory_probe import peak_rss_mb\n"
+        "atexit.register(lambda: print('peak MB', peak_rss_mb()))\n"
         "sys.argv = ['deeplab-predict', *sys.argv[1:]]\n"
         "runpy.run_module('deeplab.cli.predict', run_name='__main__')\n")
 
