@@ -124,18 +124,14 @@ class CellBuilder:
         """One cell (``NASBaseCell.__call__``); returns its output (the unused states,
         concatenated)."""
         scope = f"cell_{cell_index}"
-        if prev is None:
-            prev = net
-        else:
-            # The original resizes the previous cell's output to this cell's input where
-            # their widths differ (another level). Always resizing is the same: an
-            # align-corners resize to the same size is the identity, exactly; and sizes an
-            # up-and-down trip does not restore (not k * 32 + 1), where the original's
-            # states would not add up, still run.
-            prev = ResizeLike(name=self._unique(scope, "prev_resize"))([prev, net])
-            if prev.shape[-1] != filters:
-                prev = self.relu(prev, scope)
-                prev = self.conv_bn(prev, filters, 1, f"{scope}/prev_1x1", f"{scope}/prev_bn")
+        # The original resizes the previous cell's output to this cell's input where their
+        # widths differ (another level). Always resizing is the same: an align-corners resize
+        # to the same size is the identity, exactly; and sizes an up-and-down trip does not
+        # restore (not k * 32 + 1), where the original's states would not add up, still run.
+        prev = ResizeLike(name=self._unique(scope, "prev_resize"))([prev, net])
+        if prev.shape[-1] != filters:
+            prev = self.relu(prev, scope)
+            prev = self.conv_bn(prev, filters, 1, f"{scope}/prev_1x1", f"{scope}/prev_bn")
         net = self.relu(net, scope)
         net = self.conv_bn(net, filters, 1, f"{scope}/1x1", f"{scope}/beginning_bn")
         states = [net, prev]
