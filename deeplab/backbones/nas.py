@@ -86,9 +86,6 @@ class NASNetwork(Backbone):
         schedule = DropPathSchedule()
         builder = CellBuilder(weight_decay, norm, len(levels), schedule)
 
-        def effective(lv):  # the level a cell's output is at (os32 cells may stay at 16)
-            return min(lv, 2) if remove_os32_stride else lv
-
         inputs = keras.Input(shape=(None, None, input_channels), name="images")
         x = builder.conv_bn(inputs, 64, 3, "conv0", "conv0_bn", strides=2, activation="relu")
         stem_1 = builder.conv_bn(x, 64, 3, "conv1", "conv1_bn")
@@ -115,7 +112,9 @@ class NASNetwork(Backbone):
             cell_outputs.append(x)
         x = keras.layers.ReLU(name="features_relu")(x)
         if use_classification_head:
-            x = _classification_head(builder, x, 2 ** (2 + effective(level)), output_stride)
+            # The cells' stride: level 3 stays at 16 with remove_os32_stride.
+            top = min(level, 2) if remove_os32_stride else level
+            x = _classification_head(builder, x, 2 ** (2 + top), output_stride)
         outputs = {"features": x}
         for stride_key, end_point in DECODER_END_POINTS[variant].items():
             if end_point in end_points:
