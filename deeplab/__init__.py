@@ -8,13 +8,22 @@ The public API (imported on first use, so ``import deeplab`` and the command-lin
 - ``deeplab.save_model(model, "x.weights.h5")``: the weights and their config side by side.
 - ``deeplab.load_model(path)``: any model ``deeplab-predict`` takes (see
   :func:`deeplab.inference.segmenters.load_any_model`).
-- ``deeplab.from_preset(name, weights=path)``: a model of the original's model zoo by name
-  (``deeplab.weights.presets``), its weights from the downloaded tarball.
+- ``deeplab.from_preset(name)``: a model of the original's model zoo by name
+  (``deeplab.weights.presets``) with its weights, downloaded and imported into a cache the
+  first time (``deeplab.weights.zoo_cache``).
+- ``deeplab.fit_dataset(records, split, batch_size, crop_size, model)``: ``(image, label)``
+  batches with the original's augmentation, for ``model.fit``.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from deeplab import tf_log_level
+
+# Before anything imports TensorFlow: its C++ start-up INFO and WARNING lines stay hidden
+# unless the user sets TF_CPP_MIN_LOG_LEVEL (see deeplab.tf_log_level).
+tf_log_level.set_default()
 
 __version__ = "0.1.0"
 
@@ -24,6 +33,7 @@ _PUBLIC = {
     "save_model": ("deeplab.runs.store", "save_model"),
     "load_model": ("deeplab.inference.segmenters", "load_any_model"),
     "from_preset": ("deeplab.weights.zoo_import", "from_preset"),
+    "fit_dataset": ("deeplab.data.fit", "fit_dataset"),
 }
 __all__ = sorted(_PUBLIC)
 

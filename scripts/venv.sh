@@ -13,4 +13,3 @@ if ! grep -qxF -- "$WANT" "$STAMP" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet -e "$1"
   echo "$WANT" >> "$STAMP"
 fi
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
