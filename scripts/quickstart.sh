@@ -12,9 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh .
 PY="$VENV/bin/python"
-WORK="${DEEPLAB_WORKSPACE:-workspace}"
-DATA="$WORK/datasets/synthetic/tfrecord"
-EXP="$WORK/exp/quickstart"
+source scripts/quickstart_paths.sh
 
 start=$SECONDS
 echo "== 1/4 synthetic data set -> $DATA"

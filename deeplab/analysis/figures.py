@@ -5,20 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from deeplab.analysis.erf import RAYS, Satellite, erf_center
 from deeplab.analysis.gridding import Gridding, reach_counts
-from deeplab.runs.atomic import atomic_path
-
-
-def _save(figure: Figure, path: str) -> None:
-    FigureCanvasAgg(figure)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=110, format="png")
+from deeplab.analysis.plotting import new_figure, save_figure
 
 
 def save_erf_heatmap(
@@ -34,7 +26,7 @@ def save_erf_heatmap(
     Expected taps of rates that still fit are marked with open squares, those that fall
     off the feature map are listed in the legend only.
     """
-    figure = Figure(figsize=(7.0, 6.2))
+    figure = new_figure(7.0, 6.2)
     axes = figure.add_subplot()
     if log_scale:
         positive = erf[erf > 0]
@@ -68,12 +60,12 @@ def save_erf_heatmap(
     axes.set_xlabel("x (input px)")
     axes.set_ylabel("y (input px)")
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def save_gridding_picture(results: Sequence[Gridding], path: str, kernel_size: int = 3) -> None:
     """One panel per schedule: the input pixels it reaches (colour = number of paths)."""
-    figure = Figure(figsize=(4.2 * len(results), 4.6))
+    figure = new_figure(4.2 * len(results), 4.6)
     for index, result in enumerate(results, start=1):
         axes = figure.add_subplot(1, len(results), index)
         counts = reach_counts(result.rates, kernel_size).astype(float)
@@ -97,4 +89,4 @@ def save_gridding_picture(results: Sequence[Gridding], path: str, kernel_size: i
                     "log scale; black: never reached)",
                     fontsize=10)
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
