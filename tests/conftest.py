@@ -1,4 +1,5 @@
-"""Shared fixtures: the reference-artifact directory and Keras state hygiene."""
+"""Shared fixtures: the reference-artifact directory, Keras state hygiene, the data set and
+training run shared by the workers; the suite's ordering and time report (suite_budget)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import keras
 import pytest
+from shared_runs import build_once, tiny_config
+from suite_budget import pytest_collection_modifyitems, pytest_terminal_summary  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "artifacts"
@@ -46,16 +49,30 @@ def _float32_policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """A synthetic data set of 32x32 images (16 train, 4 val, 2 shards) for trainer tests."""
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A synthetic data set of 32x32 images (16 train, 4 val, 2 shards), built once per
+    session for every worker. Read-only: a test that changes it works on a copy."""
     from deeplab.data.synthetic import SyntheticConfig, build_synthetic
 
-    directory = tmp_path_factory.mktemp("synthetic")
-    build_synthetic(str(directory), SyntheticConfig(splits_to_sizes={"train": 16, "val": 4},
-                                                    height=32, width=32), num_shards=2)
-    return directory
+    def build(directory: Path) -> None:
+        build_synthetic(str(directory), SyntheticConfig(splits_to_sizes={"train": 16, "val": 4},
+                                                        height=32, width=32), num_shards=2)
 
+    return build_once(tmp_path_factory, "tiny_data", build)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory) -> Path:
+    """A training run folder of ``shared_runs.tiny_config`` on ``tiny_data`` (ckpt-2, ckpt-4,
+    config.json), trained once per session for every worker. Read-only: a test that resumes,
+    damages or extends it works on ``shared_runs.copy_run(tiny_run, tmp_path)``."""
+    from deeplab.training.trainer import Trainer
+
+    def build(logdir: Path) -> None:
+        Trainer(tiny_config(tiny_data, logdir), log=lambda line: None).train()
+
+    return build_once(tmp_path_factory, "tiny_run", build)
 
 
 def run_like_the_original_demo(path: Path, image):
