@@ -39,6 +39,7 @@ setup(
             "deeplab-export = deeplab.cli.export_model:run",
             "deeplab-convert-tflite = deeplab.cli.convert_to_tflite:run",
             "deeplab-import-weights = deeplab.cli.import_weights:run",
+            "deeplab-dataset-stats = deeplab.cli.dataset_stats:run",
         ]
     },
 )

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
+import os
+import types
+import typing
 
 from deeplab.backbones.backbone import ALLOWED_OUTPUT_STRIDES
 from deeplab.backbones.registry import BACKBONES, get_backbone_spec
 from deeplab.heads.registry import HEADS, UPSAMPLERS, get_head_spec, get_upsampler_spec
 from deeplab.layers.pyramid_merge import METHODS as MERGE_METHODS
+
+# The project's logger (deeplab.cli.console shows its INFO lines; other libraries' are hidden).
+logger = logging.getLogger(__name__)
 
 DUC_VARIANTS = ("conv", "aspp")
 KSAC_MERGES = ("concat", "sum")
@@ -35,6 +42,77 @@ def _ints(value):
 
 def _floats(value):
     return None if value is None else tuple(float(v) for v in value)
+
+
+def _type_matches(value, expected) -> bool:
+    """Whether ``value`` is of the annotated type ``expected``: ints for ``int`` (numpy's
+    too, never a bool), any real for ``float``, lists for tuples (JSON has no tuples), and a
+    single int for a fixed-size tuple of ints (one value for both sides, as ``crop_size=33``)."""
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_matches(value, option) for option in args)
+    if expected is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return any(value == option and type(value) is type(option) for option in args)
+    if expected is bool:
+        return isinstance(value, bool) or type(value).__name__ == "bool_"
+    if expected is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if expected is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return (Ellipsis not in args and len(set(args)) == 1
+                    and _type_matches(value, args[0]))
+        element_types = [args[0]] * len(value) if Ellipsis in args else args
+        return all(_type_matches(v, t) for v, t in zip(value, element_types))
+    if origin is not None:
+        return isinstance(value, origin)
+    return isinstance(value, expected) if isinstance(expected, type) else True
+
+
+def _describe_type(expected) -> str:
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe_type(option) for option in args)
+    if origin is typing.Literal:
+        return " or ".join(repr(option) for option in args)
+    if origin is tuple:
+        if Ellipsis in args:
+            return f"a tuple of {_describe_type(args[0]).split(' ', 1)[-1]}s"
+        return f"a tuple of {len(args)} {_describe_type(args[0]).split(' ', 1)[-1]}s"
+    names = {type(None): "None", bool: "True or False", int: "an int", float: "a number",
+             str: "a string", dict: "a dict", list: "a list"}
+    if expected in names:
+        return names[expected]
+    return f"a {getattr(origin or expected, '__name__', str(expected))}"
+
+
+def check_field_types(instance, owner: str) -> None:
+    """Checks every field of a config dataclass against its annotated type, so a wrong
+    value is named by its field (``ModelConfig.num_classes: must be an int, got '6'
+    (str)``) instead of failing later inside the model; a path given as a ``Path`` to a
+    string field is kept as its string.
+
+    Args:
+        instance: the dataclass (``ModelConfig``, ``TrainConfig``, ...).
+        owner: how messages name the fields' owner (``ModelConfig``).
+
+    Raises:
+        ValueError: naming the first field whose value is not of its type.
+    """
+    hints = typing.get_type_hints(type(instance))
+    for field in dataclasses.fields(instance):
+        value, expected = getattr(instance, field.name), hints[field.name]
+        if isinstance(value, os.PathLike) and _type_matches("", expected):
+            object.__setattr__(instance, field.name, os.fspath(value))
+            continue
+        if not _type_matches(value, expected):
+            raise ValueError(f"{owner}.{field.name}: must be {_describe_type(expected)}, got "
+                             f"{value!r} ({type(value).__name__}).")
 
 
 def _backbone_names():
@@ -121,14 +199,14 @@ class ModelConfig:
     model_variant: str = _flag("mobilenet_v2", "Backbone.", "enum", choices=_backbone_names)
     num_classes: int = _flag(21, "Classes (the ignore label is not a class).", "int")
     output_stride: int | None = _flag(16, "Output stride of the encoder: 8, 16 or 32.", "int")
-    atrous_rates: tuple[int, ...] | str | None = _flag(
+    atrous_rates: tuple[int, ...] | typing.Literal["auto"] | None = _flag(
         None, "ASPP rates, e.g. 6,12,18 at OS 16 (12,24,36 at OS 8); 'auto' picks rates from "
         "the crop size.", "ints")
     multi_grid: tuple[int, ...] | None = _flag(None, "Unit rates of the last block, e.g. 1,2,4.",
                                                "ints")
     head: str = _flag("aspp", "Encoder head (registered in deeplab.heads).", "enum",
                       choices=lambda: sorted(HEADS))
-    decoder_output_stride: tuple[int, ...] | None = _flag(
+    decoder_output_stride: tuple[int, ...] | int | None = _flag(
         None, "DeepLabv3+ decoder end point strides, e.g. 4.", "ints")
     upsampling: str = _flag("bilinear", "Logits upsampling (registered in deeplab.heads).",
                             "enum", choices=lambda: sorted(UPSAMPLERS))
@@ -197,6 +275,7 @@ class ModelConfig:
         "(--decoder_filters = classes).", "bool")
 
     def __post_init__(self):
+        check_field_types(self, "ModelConfig")
         self.crop_size = _pair(self.crop_size, "crop_size")
         self.image_pooling_crop_size = _pair(
             self.image_pooling_crop_size, "image_pooling_crop_size"
@@ -228,7 +307,7 @@ class ModelConfig:
             for message in degenerate_rate_warnings(
                 self.atrous_rates, self.crop_size, self.output_stride or 32
             ):
-                logging.warning("ModelConfig: %s", message)
+                logger.warning("ModelConfig: %s", message)
 
     def _auto_atrous_rates(self) -> tuple[int, ...]:
         from deeplab.analysis.atrous_rates import geometric_atrous_rates
@@ -239,8 +318,8 @@ class ModelConfig:
                 "the input size (set crop_size, e.g. (513, 513))."
             )
         rates = geometric_atrous_rates(self.crop_size, self.output_stride or 32)
-        logging.info("ModelConfig: atrous_rates='auto' gives %s for crop %s at output stride "
-                     "%s (geometric rule).", rates, self.crop_size, self.output_stride)
+        logger.info("ModelConfig: atrous_rates='auto' gives %s for crop %s at output stride "
+                    "%s (geometric rule).", rates, self.crop_size, self.output_stride)
         return rates
 
     @property

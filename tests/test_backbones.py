@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from layer_test_utils import assert_outputs_close, random_inputs
 
 from deeplab.backbones import BACKBONES, MobileNetV2, ResNetV1, Xception, checkpoint_scope
@@ -163,9 +164,18 @@ SMALL_INPUT = (1, 33, 33, 3)
 OUTPUT_STRIDE = {"nas_hnasnet": 8}
 
 
-@pytest.mark.parametrize("name", sorted(BACKBONES))
+# The quick tier builds one backbone of each class (the smallest); the deeper members of a
+# family differ only in their block counts, and the full tier builds every one.
+QUICK_TIER = {"mobilenet_v2", "mobilenet_v3_large_seg", "mobilenet_v3_small_seg",
+              "mobilenet_edgetpu", "xception_41", "resnet_v1_50", "nas_pnasnet"}
+
+
+@pytest.mark.parametrize("name", [
+    name if name in QUICK_TIER else pytest.param(name, marks=pytest.mark.slow)
+    for name in sorted(BACKBONES)])
 def test_registered_backbone_contract(name, tmp_path):
-    """Forward, config round-trip, .keras save/load and mixed_bfloat16 for each entry."""
+    """Forward, a training step's gradients, config round-trip, .keras save/load and
+    mixed_bfloat16 for each entry."""
     spec = BACKBONES[name]
     output_stride = OUTPUT_STRIDE.get(name, 16)
     net = spec.build(output_stride=output_stride)
@@ -184,8 +194,21 @@ def test_registered_backbone_contract(name, tmp_path):
     loaded = keras.saving.load_model(path)
     assert_outputs_close({k: np.asarray(v) for k, v in loaded(x).items()}, out, atol=1e-4)
 
+    # A training step (it updates the BN statistics: after the comparisons above): its gradients
+    # reach every trainable weight, finite.
+    with tf.GradientTape() as tape:
+        loss = sum(tf.reduce_mean(tf.square(v)) for v in net(x, training=True).values())
+    gradients = tape.gradient(loss, net.trainable_variables)
+    missing = [v.path for v, g in zip(net.trainable_variables, gradients) if g is None]
+    assert not missing, missing[:5]
+    assert all(np.isfinite(np.asarray(g)).all() for g in gradients)
+
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     mixed = spec.build(output_stride=output_stride)
     features = mixed(x)["features"]
     assert "bfloat16" in str(features.dtype)
     assert np.all(np.isfinite(np.asarray(features, dtype="float32")))
+
+
+def test_the_quick_tier_builds_registered_backbones():
+    assert QUICK_TIER <= set(BACKBONES)

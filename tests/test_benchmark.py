@@ -113,6 +113,7 @@ def test_tflite_latency_of_the_original_float_file(reference_dir):
     assert row["latency_ms"] > 0
 
 
+@pytest.mark.slow
 def test_same_weights_tflite_goal_times_both_files_in_turn(reference_dir, monkeypatch):
     path = str(reference_file(reference_dir, "tflite/deeplabv3_257_mv_gpu.tflite"))
     seen = []
@@ -136,6 +137,7 @@ def test_same_weights_tflite_goal_times_both_files_in_turn(reference_dir, monkey
     assert line.endswith(": met" if goal["median"] <= 0.9 else ": NOT met")
 
 
+@pytest.mark.slow
 def test_tiny_run_end_to_end(monkeypatch):
     def no_pipeline(*args, **kwargs):
         raise ImportError("No module named 'deeplab.benchmark.pipeline'")
@@ -211,6 +213,7 @@ def format_report_section_for(row):
     return "\n".join(_kernel_lines([row], markdown=True))
 
 
+@pytest.mark.slow
 def test_kernel_child_measures_this_process_kernels():
     from deeplab.benchmark import kernels
 

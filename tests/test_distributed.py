@@ -25,6 +25,7 @@ def run_step(replicas, tmp_path, initial=None):
     return np.load(output)
 
 
+@pytest.mark.slow
 def test_two_replicas_match_one_device(tmp_path):
     one = run_step(1, tmp_path)
     two = run_step(2, tmp_path, initial=tmp_path / "step1_initial.npz")

@@ -208,6 +208,7 @@ def test_tflite_float_logits_match_keras_and_use_native_dilation():
         assert np.abs(got - want).max() <= 1e-3 * (want.max() - want.min())
 
 
+@pytest.mark.slow
 def test_tflite_argmax_float16_and_dynamic(tmp_path):
     model = he_scale_weights(small_model(crop_size=(33, 33)), seed=3)
     image = images((33, 33), seed=2)[0]
@@ -231,36 +232,47 @@ def test_tflite_int8_needs_calibration():
         convert_to_tflite(small_model(), (33, 33), "int8")
 
 
-def test_export_clis(tmp_path):
-    model = small_model(num_classes=3)
-    weights = save_model(model, tmp_path / "m.weights.h5")
+def _run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
-    export = subprocess.run(
-        [sys.executable, str(REPO / "export/export_model.py"), f"--checkpoint_path={weights}",
-         f"--export_path={tmp_path / 'sm'}", "--output_stride=8"],
-        capture_output=True, text=True, env=env, timeout=300)
-    assert export.returncode == 0, export.stderr[-2000:]
-    assert (tmp_path / "sm" / "1" / "saved_model.pb").is_file()
-    rebuilt = keras_model_from_saved_model(tmp_path / "sm" / "1")
-    assert rebuilt.config.output_stride == 8  # the flag overrode the trained config
-    convert = subprocess.run(
-        [sys.executable, str(REPO / "export/convert_to_tflite.py"),
-         f"--saved_model_dir={tmp_path / 'sm' / '1'}", "--crop_size=33", "--crop_size=33",
-         f"--output_tflite_path={tmp_path / 'm.tflite'}"],
-        capture_output=True, text=True, env=env, timeout=300)
-    assert convert.returncode == 0, convert.stderr[-2000:]
-    assert (tmp_path / "m.tflite").stat().st_size > 10_000
-    bad = subprocess.run(
-        [sys.executable, str(REPO / "export/convert_to_tflite.py"),
-         f"--checkpoint_path={weights}", "--quantization=int8",
-         f"--output_tflite_path={tmp_path / 'q.tflite'}"],
-        capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_export_scripts_refuse_in_one_line(tmp_path):
+    weights = save_model(small_model(num_classes=3), tmp_path / "m.weights.h5")
+    missing = tmp_path / "nothing"
+    export = _run_script("export/export_model.py", f"--checkpoint_path={missing}",
+                         f"--export_path={tmp_path / 'sm'}")
+    assert export.returncode == 1 and "Traceback" not in export.stderr
+    assert export.stderr.strip().splitlines()[-1] == (
+        f"export_model: {missing}: not a .weights.h5 file, a training directory or a "
+        "checkpoint prefix (ckpt-N, without .index / .data-*).")
+    assert not (tmp_path / "sm").exists()
+    bad = _run_script("export/convert_to_tflite.py", f"--checkpoint_path={weights}",
+                      "--quantization=int8", f"--output_tflite_path={tmp_path / 'q.tflite'}")
     assert bad.returncode != 0
     assert bad.stderr.strip().splitlines()[-1] == (
         "convert_to_tflite: --quantization=int8 needs --dataset_dir (calibration images), "
         "unless the model was trained with --quantize_delay_step")
 
 
+@pytest.mark.slow
+def test_export_scripts_write_a_saved_model_then_tflite_from_it(tmp_path):
+    weights = save_model(small_model(num_classes=3), tmp_path / "m.weights.h5")
+    export = _run_script("export/export_model.py", f"--checkpoint_path={weights}",
+                         f"--export_path={tmp_path / 'sm'}", "--output_stride=8")
+    assert export.returncode == 0, export.stderr[-2000:]
+    assert (tmp_path / "sm" / "1" / "saved_model.pb").is_file()
+    rebuilt = keras_model_from_saved_model(tmp_path / "sm" / "1")
+    assert rebuilt.config.output_stride == 8  # the flag overrode the trained config
+    convert = _run_script("export/convert_to_tflite.py",
+                          f"--saved_model_dir={tmp_path / 'sm' / '1'}", "--crop_size=33",
+                          "--crop_size=33", f"--output_tflite_path={tmp_path / 'm.tflite'}")
+    assert convert.returncode == 0, convert.stderr[-2000:]
+    assert (tmp_path / "m.tflite").stat().st_size > 10_000
+
+
+@pytest.mark.slow
 def test_saved_model_cli_runs_the_export(exported, tmp_path):
     """The export works with TF's own serving tooling, not only with tf.saved_model.load."""
     from pathlib import Path
@@ -328,6 +340,7 @@ print("peak growth MB", peak_rss_mb() - before)
 """
 
 
+@pytest.mark.slow
 def test_a_huge_image_is_refused_before_it_takes_the_server_s_memory(exported, tmp_path):
     """A 12000x12000 PNG (a few MB on the wire, 432 MB decoded, ~28 GB through the model)
     is refused from its header by the default limit of 4096x4096 pixels; the process grows
@@ -348,3 +361,38 @@ def test_a_huge_image_is_refused_before_it_takes_the_server_s_memory(exported, t
     assert lines[1] == (f"serving_default refused: assertion failed: [serving_default: "
                         f"{limit}] [4097 4097]")
     assert float(lines[2].split()[-1]) < 200
+
+
+def _refusal(call) -> str:
+    """The assertion line a refused request gets."""
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        call()
+    return next(line for line in error.value.message.splitlines()
+                if "assertion failed" in line).strip()
+
+
+def test_every_bad_request_is_refused_in_words_before_anything_is_decoded(exported):
+    """A 33-byte WebP declaring 16383x16383 (805 MB decoded) is refused from its header by
+    the pixel limit; bytes of no format it decodes, a vector of encoded images and an HxW
+    image each get their own message (a Pad error and "batch size must be 1" before)."""
+    from test_inputs_and_names import webp_header
+
+    _, _, loaded = exported
+    encoded = loaded.signatures["serving_encoded"]
+    default = loaded.signatures["serving_default"]
+    assert _refusal(lambda: encoded(image_bytes=tf.constant(webp_header(16383, 16383)))) == (
+        "assertion failed: [serving_encoded: the image has more than 16777216 pixels, the "
+        "limit of this export (export_model --max_image_pixels); send it resized, or export "
+        "with a higher limit. Its height and width:] [16383 16383]")
+    assert _refusal(lambda: encoded(image_bytes=tf.constant(b"%PDF-1.4 not an image"))) == (
+        "assertion failed: [serving_encoded: not a JPEG, PNG, GIF, BMP or WebP image (its "
+        "first bytes say neither); send one of those]")
+    png = cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes()
+    assert _refusal(lambda: encoded(image_bytes=tf.constant([png, png]))) == (
+        "assertion failed: [serving_encoded expects one encoded image (a scalar string); send "
+        "one request per image, or decoded images of one size to serving_batch. The shape "
+        "sent:] [2]")
+    assert _refusal(lambda: default(image=tf.zeros([6, 7], tf.uint8))) == (
+        "assertion failed: [serving_default expects a uint8 image tensor of shape [1, height, "
+        "width, 3]; got a tensor of another rank (an [height, width, 3] image needs the batch "
+        "dimension, a grey [height, width] one the 3 channels too). Its shape:] [6 7]")

@@ -236,6 +236,7 @@ def run_cli(script: str, *args: str) -> subprocess.CompletedProcess:
                           text=True, env={**os.environ, **ENV}, timeout=300)
 
 
+@pytest.mark.slow
 def test_original_command_lines(model, tmp_path):
     weights = save_model(model, tmp_path / "m.weights.h5")
     pb = tmp_path / "export" / "frozen_inference_graph.pb"
@@ -275,6 +276,7 @@ def test_original_command_lines(model, tmp_path):
     assert not (tmp_path / "bad.tflite").exists()
 
 
+@pytest.mark.slow
 def test_quantized_export_of_a_float_checkpoint_is_refused_in_one_line(tmp_path):
     """--quantize_delay_step=0 on a float checkpoint builds the quantization-aware model,
     whose ranges that checkpoint never learned: refused, nothing written."""

@@ -266,6 +266,7 @@ def test_tf1_checkpoint_round_trip(fields, tmp_path):
     np.testing.assert_allclose(fresh(x), model(x), atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fields, expected_op", [
     (dict(model_variant="mobilenet_v3_small_seg", **LR_ASPP), "HARD_SWISH"),
     (dict(model_variant="mobilenet_v2", head="dpc", num_classes=5), "DEPTHWISE_CONV_2D"),
@@ -294,6 +295,7 @@ def test_model_zoo_exports_to_tflite_float_and_int8_with_builtins_only(fields, e
             assert np.abs(got - want).max() <= 1e-3 * (want.max() - want.min())
 
 
+@pytest.mark.slow
 def test_saved_model_serves_edgetpu_and_dpc(tmp_path):
     import tensorflow as tf
 

@@ -68,6 +68,7 @@ def test_strides_the_cells_cannot_give_are_refused_with_the_flag_to_use():
         NASNetwork("pnasnet", levels=(0, 2))
 
 
+@pytest.mark.slow
 def test_remove_os32_stride_keeps_hnasnets_top_cells_at_16():
     plain = NASNetwork("hnasnet", output_stride=8, num_conv_filters=4)
     kept = NASNetwork("hnasnet", output_stride=8, num_conv_filters=4, remove_os32_stride=True)
@@ -85,11 +86,12 @@ def test_remove_os32_stride_keeps_hnasnets_top_cells_at_16():
 @pytest.mark.parametrize("fields", [
     dict(model_variant="nas_pnasnet", output_stride=16, atrous_rates=(6, 12, 18),
          decoder_output_stride=(4,), nas_stem_output_num_conv_filters=8),
-    dict(model_variant="nas_hnasnet", output_stride=8, atrous_rates=(12, 24, 36),
-         decoder_output_stride=(4,), nas_stem_output_num_conv_filters=8,
-         nas_use_classification_head=False),
-    dict(model_variant="nas_pnasnet", output_stride=16, nas_use_classification_head=True,
-         nas_stem_output_num_conv_filters=8),
+    pytest.param(dict(model_variant="nas_hnasnet", output_stride=8, atrous_rates=(12, 24, 36),
+                      decoder_output_stride=(4,), nas_stem_output_num_conv_filters=8,
+                      nas_use_classification_head=False), marks=pytest.mark.slow),
+    pytest.param(dict(model_variant="nas_pnasnet", output_stride=16,
+                      nas_use_classification_head=True, nas_stem_output_num_conv_filters=8),
+                 marks=pytest.mark.slow),
 ])
 def test_tf1_names_round_trip_exactly(fields, tmp_path):
     model = he_scale_weights(build_deeplab(num_classes=5, **fields), seed=1)
@@ -179,8 +181,8 @@ def test_nas_trains_with_drop_path_then_evaluates(tiny_data, tmp_path):
 @pytest.mark.parametrize("fields, parameters, madds", [
     (dict(model_variant="nas_pnasnet", output_stride=16, atrous_rates=(6, 12, 18)),
      2_571_205, "9.46 B"),
-    (dict(model_variant="nas_hnasnet", output_stride=8, atrous_rates=(12, 24, 36)),
-     7_785_021, "16.23 B"),
+    pytest.param(dict(model_variant="nas_hnasnet", output_stride=8, atrous_rates=(12, 24, 36)),
+                 7_785_021, "16.23 B", marks=pytest.mark.slow),
 ])
 def test_the_readme_counts(fields, parameters, madds):
     from deeplab.analysis.flops import count_madds, count_parameters

@@ -16,7 +16,6 @@ import tensorflow as tf
 from layer_test_utils import he_scale_weights, run_layer_test
 
 from deeplab.config import ModelConfig
-from deeplab.data.synthetic import SyntheticConfig, build_synthetic
 from deeplab.evaluation.evaluator import Evaluator
 from deeplab.evaluation.watch import checkpoints_to_process
 from deeplab.inference.probabilities import predict_probabilities
@@ -217,6 +216,7 @@ def test_low_resolution_prediction_is_argmax_then_nearest_upsampling():
                                                            add_flipped_images=True), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_low_resolution_prediction_in_tflite_matches_and_uses_builtins():
     from ai_edge_litert.interpreter import Interpreter
 
@@ -363,14 +363,6 @@ def test_profile_window_says_when_nothing_was_profiled():
                      "the traced first step; this run ended before it)"]
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("synthetic")
-    build_synthetic(str(directory), SyntheticConfig({"train": 8, "val": 2}, 32, 32),
-                    num_shards=1)
-    return directory
-
-
 def run_train(*args):
     return subprocess.run(
         [sys.executable, "-m", "deeplab.cli.train", "--depth_multiplier=0.25",
@@ -400,12 +392,13 @@ def test_train_with_cpu_clones_pyramid_and_a_profile(tiny_data, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--quantize_delay_step=-2"], "quantize_delay_step: must be >= 0, or -1 for float, got -2"),
-    (["--drop_path_keep_prob=0.9"], "--drop_path_keep_prob: drops paths of the nas_pnasnet "
-     "/ nas_hnasnet cells; mobilenet_v2 has none: leave it at 1.0"),
+    pytest.param(["--drop_path_keep_prob=0.9"], "--drop_path_keep_prob: drops paths of the "
+                 "nas_pnasnet / nas_hnasnet cells; mobilenet_v2 has none: leave it at 1.0",
+                 marks=pytest.mark.slow),
     (["--num_clones=2"], "--num_clones=2 asks for 2 GPUs but 0 are visible"),
-    (["--task=3"], "--task=3 names a worker of a cluster"),
-    (["--image_se_uses_qsigmoid"], "image_se_uses_qsigmoid: applies to the "
-     "squeeze-and-excitation gate"),
+    pytest.param(["--task=3"], "--task=3 names a worker of a cluster", marks=pytest.mark.slow),
+    pytest.param(["--image_se_uses_qsigmoid"], "image_se_uses_qsigmoid: applies to the "
+                 "squeeze-and-excitation gate", marks=pytest.mark.slow),
 ])
 def test_train_refuses_in_one_line(tiny_data, tmp_path, args, message):
     result = run_train(f"--dataset_dir={tiny_data}", f"--train_logdir={tmp_path}", *args)
@@ -414,18 +407,9 @@ def test_train_refuses_in_one_line(tiny_data, tmp_path, args, message):
     assert message in result.stderr
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_data, tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("train")
-    result = run_train(f"--dataset_dir={tiny_data}", f"--train_logdir={logdir}",
-                       "--training_number_of_steps=2", "--save_interval_steps=1")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return logdir
-
-
-def test_eval_takes_the_original_flags(tiny_data, trained, tmp_path):
+def test_eval_takes_the_original_flags(tiny_data, tiny_run, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "deeplab.cli.eval", f"--checkpoint_dir={trained}/model.ckpt-2",
+        [sys.executable, "-m", "deeplab.cli.eval", f"--checkpoint_dir={tiny_run}/model.ckpt-2",
          f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path}", "--eval_crop_size=33",
          "--eval_crop_size=33", "--eval_batch_size=2", "--max_number_of_evaluations=1",
          "--master=grpc://localhost:1", "--label_weights=1,2,1,1,1,1", "--logtostderr"],
@@ -441,9 +425,9 @@ def test_eval_takes_the_original_flags(tiny_data, trained, tmp_path):
     assert metrics["eval_crop_size"] == [33, 33] and metrics["step"] == 2
 
 
-def test_vis_resizes_back_to_the_stored_size(tiny_data, trained, tmp_path):
+def test_vis_resizes_back_to_the_stored_size(tiny_data, tiny_run, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "deeplab.cli.vis", f"--checkpoint_dir={trained}",
+        [sys.executable, "-m", "deeplab.cli.vis", f"--checkpoint_dir={tiny_run}",
          f"--dataset_dir={tiny_data}", f"--vis_logdir={tmp_path}", "--min_resize_value=49",
          "--max_resize_value=49", "--vis_batch_size=2", "--also_save_raw_predictions",
          "--max_number_of_iterations=1"],
@@ -452,7 +436,7 @@ def test_vis_resizes_back_to_the_stored_size(tiny_data, trained, tmp_path):
     import cv2
 
     raws = sorted((tmp_path / "raw_segmentation_results").glob("*.png"))
-    assert len(raws) == 2
+    assert len(raws) == 4  # every val image of tiny_data
     assert all(cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape == (32, 32) for p in raws)
     picture = cv2.imread(str(tmp_path / "segmentation_results" / "000000_overlay.png"))
     assert picture.shape[0] >= 32

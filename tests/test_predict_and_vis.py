@@ -173,6 +173,7 @@ def predict(*args):
                           capture_output=True, text=True, env=ENV, timeout=300, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_predict_names_the_model_s_classes_and_keeps_every_photo(tmp_path):
     """A 6-class model never gets PASCAL's names: the names and colours stored with it are
     used, --dataset with another class count is refused, photo.jpg and photo.png both keep
@@ -221,6 +222,7 @@ PEAK = ("import atexit, runpy, sys\n"
         "runpy.run_module('deeplab.cli.predict', run_name='__main__')\n")
 
 
+@pytest.mark.slow
 def test_predict_on_a_huge_photo_stays_in_bounded_memory(tmp_path):
     """12000x12000 pixels: the model sees the 513 canvas, and the labels, overlay and legend
     at full size are made in uint8 and in bands of rows. The previous release peaked at

@@ -34,8 +34,8 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
 
 
 def test_public_names_and_a_clear_error_for_others():
-    assert deeplab.__all__ == ["ModelConfig", "build_deeplab", "from_preset", "load_model",
-                               "save_model"]
+    assert deeplab.__all__ == ["ModelConfig", "build_deeplab", "fit_dataset", "from_preset",
+                               "load_model", "save_model"]
     from deeplab.model import build_deeplab
 
     assert deeplab.build_deeplab is build_deeplab
@@ -50,17 +50,13 @@ def test_import_deeplab_does_not_import_tensorflow():
     assert result.stdout.split() == ["False", "False"]
 
 
-def test_load_model_opens_a_training_run_and_its_saved_model(tiny_data, tmp_path):
-    from deeplab.export.saved_model import export_saved_model
-    from deeplab.training.train_config import TrainConfig
-    from deeplab.training.trainer import Trainer
+def test_load_model_opens_a_training_run_and_its_saved_model(tiny_data, tiny_run, tmp_path):
+    from shared_runs import tiny_config
 
-    config = deeplab.ModelConfig(num_classes=6, depth_multiplier=0.35, crop_size=(33, 33))
-    Trainer(TrainConfig(config, str(tiny_data), str(tmp_path / "run"), train_batch_size=2,
-                        train_crop_size=(33, 33), training_number_of_steps=1, seed=0),
-            log=lambda line: None).train()
-    model = deeplab.load_model(tmp_path / "run")
-    assert model.config == config
+    from deeplab.export.saved_model import export_saved_model
+
+    model = deeplab.load_model(tiny_run)
+    assert model.config == tiny_config(tiny_data, tiny_run).model
     image = np.random.default_rng(1).integers(0, 256, (33, 33, 3), dtype=np.uint8)
     expected = np.asarray(model(image[None]))[0].argmax(-1)
     export_saved_model(model, tmp_path / "export")

@@ -194,9 +194,11 @@ def _learned(config, seed=0):
 
 @pytest.mark.parametrize("fields", [
     dict(),  # MobileNetV2 + decoder, unit-range input
-    dict(model_variant="resnet_v1_50", decoder_output_stride=None, atrous_rates=(6, 12, 18),
-         output_stride=16, multi_grid=(1, 2, 4)),  # imagenet-mean input, residual ReLUs
-    dict(model_variant="xception_41", atrous_rates=(6, 12, 18)),  # ReLU before separables
+    pytest.param(dict(model_variant="resnet_v1_50", decoder_output_stride=None,
+                      atrous_rates=(6, 12, 18), output_stride=16, multi_grid=(1, 2, 4)),
+                 marks=pytest.mark.slow),  # imagenet-mean input, residual ReLUs
+    pytest.param(dict(model_variant="xception_41", atrous_rates=(6, 12, 18)),
+                 marks=pytest.mark.slow),  # ReLU before separables
 ])
 def test_int8_tflite_computes_what_the_simulation_predicts(fields):
     """Every tensor of the file is int8 (uint8 pixels in), the ops are builtins without
@@ -247,8 +249,15 @@ def test_export_refuses_ranges_never_learned():
     with pytest.raises(ValueError, match=r"no learned quantization ranges .* before "
                                          r"--quantize_delay_step=100"):
         convert_to_tflite(model, (33, 33), "int8")
-    # As float it converts (the QAT model is a float model too).
-    assert convert_to_tflite(model, (33, 33), "float")
+
+
+@pytest.mark.slow
+def test_a_model_with_unlearned_ranges_still_converts_as_float():
+    from deeplab.export.tflite import convert_to_tflite
+
+    # The QAT model is a float model too.
+    assert convert_to_tflite(build_deeplab(tiny_config(quantize_delay_step=100)), (33, 33),
+                             "float")
 
 
 # === Training ===
@@ -277,6 +286,7 @@ def qat_run(tiny_data, tmp_path_factory):
     return (logdir, *train(tiny_data, logdir, 3))
 
 
+@pytest.mark.slow
 def test_training_is_float_until_the_delay_step_then_learns_ranges(float_run, qat_run):
     _, _, _, float_losses = float_run
     logdir, trainer, lines, losses = qat_run
@@ -299,6 +309,7 @@ def test_training_is_float_until_the_delay_step_then_learns_ranges(float_run, qa
         assert kept.maximum.numpy() == trained.maximum.numpy()
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_ranges_and_a_float_checkpoint_starts_qat(tiny_data, float_run,
                                                                     tmp_path):
     initial = str(float_run[0] / "ckpt-3")
@@ -318,6 +329,7 @@ def test_resume_keeps_the_ranges_and_a_float_checkpoint_starts_qat(tiny_data, fl
     assert {q.observed.numpy() for q in quantization.quantizers(resumed.model)} == {3.0}
 
 
+@pytest.mark.slow
 def test_eval_binary_runs_the_simulation_and_says_so(tiny_data, qat_run, tmp_path):
     import json
     import os
@@ -376,6 +388,7 @@ for _ in range(2):
 """
 
 
+@pytest.mark.slow
 def test_two_replicas_train_float_before_the_delay(tiny_data, tmp_path):
     """MirroredStrategy traces each replica in its own thread; the float step must be float
     there too (a context set around strategy.run did not reach those threads)."""

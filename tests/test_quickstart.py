@@ -30,9 +30,18 @@ def trained(tmp_path_factory):
     data, train = work / "data", work / "train"
     # As scripts/quickstart.sh: 64x64 images, the flags of scripts/quickstart.flags.
     run("datasets/make_synthetic_data.py", f"--output_dir={data}", "--height=64", "--width=64")
-    run("-m", "deeplab.cli.train", "--flagfile=scripts/quickstart.flags", f"--dataset_dir={data}",
-        f"--train_logdir={train}")
+    log = run("-m", "deeplab.cli.train", "--flagfile=scripts/quickstart.flags",
+              f"--dataset_dir={data}", f"--train_logdir={train}")
+    (work / "train.log").write_text(log)
     return work, data, train
+
+
+def test_the_quickstart_run_does_not_warn_of_a_collapse(trained):
+    """Its early steps predict 99.9% background (a normal phase, inside the warm-up); a
+    healthy run must not be told it collapsed."""
+    work, _, _ = trained
+    log = (work / "train.log").read_text()
+    assert "step 300/300" in log and "collapsed" not in log
 
 
 def test_quickstart_reaches_085_miou_on_synthetic_val(trained):
@@ -42,6 +51,7 @@ def test_quickstart_reaches_085_miou_on_synthetic_val(trained):
     metrics = json.loads((work / "eval" / "metrics.json").read_text())
     print(out.splitlines()[-1])
     assert metrics["miou"] >= 0.85
+    assert f"pictures: {work / 'eval' / 'confusion-300.png'} (" in out.splitlines()[-2]
 
 
 CROP = (65, 65)

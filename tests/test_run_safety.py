@@ -125,6 +125,29 @@ def test_a_stop_signal_saves_the_step_and_the_same_command_resumes(tiny_data, tm
         resumed.stdout + resumed.stderr)
 
 
+@pytest.mark.slow
+def test_sigterm_after_the_last_step_waits_for_the_last_checkpoint(tiny_data, tmp_path):  # noqa: F811
+    """A job's time limit at the very end of a run: SIGTERM sent when the last step is
+    logged lands while ckpt-3 (saved after the loop) is written. It is completed, listed
+    and said; before, the restored default action ended the process with no checkpoint."""
+    env = {**ENV, "PYTHONUNBUFFERED": "1"}
+    logdir = tmp_path / "train"
+    process, seen = _train_until_it_logs([f"--dataset_dir={tiny_data}",
+                                          f"--train_logdir={logdir}",
+                                          "--training_number_of_steps=3", "--log_steps=1"],
+                                         tmp_path, env)  # returns at "step 3/3"
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=120)
+    lines = seen + rest.splitlines()
+    assert process.returncode == 143, lines[-20:]
+    assert ("SIGTERM: received at the end of the run; its last checkpoint (step 3) is "
+            "complete and saved, the run is done") in lines, lines[-20:]
+    import tensorflow as tf
+
+    assert tf.train.latest_checkpoint(str(logdir)) == str(logdir / "ckpt-3")
+    assert "Traceback" not in rest
+
+
 def test_a_second_stop_signal_ends_the_process_at_once():
     killed = []
     with StopSignals(signals=(), kill=lambda pid, number: killed.append((pid, number))) as stop:

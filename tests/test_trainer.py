@@ -59,6 +59,7 @@ def test_trainer_runs_saves_and_resumes(tiny_data, tmp_path):
         Trainer(other, log=lambda line: None).train()
 
 
+@pytest.mark.slow
 def test_resume_converts_keras_sgd_slots_and_refuses_another_optimizer(tiny_data, tmp_path,
                                                                       monkeypatch):
     """A run folder of an earlier release (Keras SGD velocities in the slots) resumes with
@@ -124,6 +125,7 @@ def test_image_pyramid_loss_covers_the_merged_and_each_scale_s_logits(tiny_data,
     assert float(loss) == pytest.approx(by_hand, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     config = tiny_config(tiny_data, tmp_path, optimizer="momentum", base_learning_rate=1e9,
                          learning_policy="step", training_number_of_steps=20,
@@ -159,12 +161,14 @@ def run_binary(module, *args, timeout=600):
     "args, message",
     [
         (["--train_logdir=/tmp/x"], "deeplab-train: --dataset_dir is required."),
-        (["--train_logdir=/tmp/x", "--dataset_dir=/nonexistent"],
-         "deeplab-train: --dataset_dir /nonexistent is not a directory."),
-        (["--train_logdir={tmp}", "--dataset_dir={data}", "--dataset=no_such_set"],
-         "no_such_set"),
-        (["--train_logdir={tmp}", "--dataset_dir={data}", "--train_crop_size=33"],
-         "deeplab-train: --train_crop_size: takes two positive sizes 'height,width', got (33,)"),
+        pytest.param(["--train_logdir=/tmp/x", "--dataset_dir=/nonexistent"],
+                     "deeplab-train: --dataset_dir /nonexistent is not a directory.",
+                     marks=pytest.mark.slow),
+        pytest.param(["--train_logdir={tmp}", "--dataset_dir={data}", "--dataset=no_such_set"],
+                     "no_such_set", marks=pytest.mark.slow),
+        pytest.param(["--train_logdir={tmp}", "--dataset_dir={data}", "--train_crop_size=33"],
+                     "deeplab-train: --train_crop_size: takes two positive sizes 'height,width', "
+                     "got (33,)", marks=pytest.mark.slow),
         (["--train_logdir={tmp}", "--dataset_dir={data}", "--num_classes=4"],
          "deeplab-train: --num_classes 4 does not match the dataset's 6 classes"),
     ],
@@ -178,20 +182,28 @@ def test_bad_train_flags_give_one_line(tiny_data, tmp_path, args, message):
     assert message in last and "Traceback" not in result.stderr
 
 
-def test_eval_and_vis_binaries(tiny_data, tmp_path):
-    Trainer(tiny_config(tiny_data, tmp_path / "train"), log=lambda line: None).train()
-    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tmp_path / 'train'}",
+def test_eval_and_vis_binaries(tiny_data, tiny_run, tmp_path):
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tiny_run}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}",
                         "--eval_scales=0.75,1.0", "--add_flipped_images")
     assert result.returncode == 0, result.stderr[-2000:]
-    metrics = json.loads((tmp_path / "eval" / "metrics-6.json").read_text())
-    assert metrics["step"] == 6 and 0.0 <= metrics["miou"] <= 1.0
+    metrics = json.loads((tmp_path / "eval" / "metrics-4.json").read_text())
+    assert metrics["step"] == 4 and 0.0 <= metrics["miou"] <= 1.0
     assert metrics["class_names"][1] == "disc" and "miou" in result.stdout
     assert metrics["num_pixels"] > 0
-    result = run_binary("deeplab.cli.vis", f"--checkpoint_dir={tmp_path / 'train'}",
+    # The last lines say where the pictures are.
+    last = "\n".join(result.stdout.strip().splitlines()[-2:])
+    for name in ("confusion-4.png", "iou-4.png", "confusion-4.csv"):
+        assert f"{tmp_path / 'eval' / name}" in last and (tmp_path / "eval" / name).is_file()
+    result = run_binary("deeplab.cli.vis", f"--checkpoint_dir={tiny_run}",
                         f"--dataset_dir={tiny_data}", f"--vis_logdir={tmp_path / 'vis'}",
-                        "--also_save_raw_predictions", "--colormap_type=ade20k")
+                        "--also_save_raw_predictions", "--colormap_type=ade20k",
+                        "--save_worst=2")
     assert result.returncode == 0, result.stderr[-2000:]
+    worst = tmp_path / "vis" / "worst"
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"their panels: {worst / 'contact_sheet.png'} ({worst / 'index.html'})")
+    assert len(list(worst.glob("0[12]_*.png"))) == 2
     results = tmp_path / "vis" / "segmentation_results"
     assert {p.name for p in results.iterdir()} >= {"000000_image.png", "000000_prediction.png",
                                                    "000003_overlay.png"}
@@ -211,19 +223,19 @@ def test_eval_and_vis_binaries(tiny_data, tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("deeplab-eval: ")
 
 
-def test_watch_stops_after_the_timeout(tiny_data, tmp_path):
-    Trainer(tiny_config(tiny_data, tmp_path / "train", training_number_of_steps=3),
-            log=lambda line: None).train()
+@pytest.mark.slow
+def test_watch_stops_after_the_timeout(tiny_data, tiny_run, tmp_path):
     start = time.monotonic()
-    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tmp_path / 'train'}",
+    result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={tiny_run}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}",
                         "--watch", "--watch_timeout=3", "--eval_interval_secs=0")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "no new checkpoint for 3s; stopping." in result.stdout
-    assert (tmp_path / "eval" / "metrics-3.json").is_file()
+    assert (tmp_path / "eval" / "metrics-4.json").is_file()
     assert time.monotonic() - start < 120
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_training_keeps_float32_logits_and_loss(tiny_data, tmp_path, policy):
     trainer = Trainer(tiny_config(tiny_data, tmp_path, mixed_precision=policy,
@@ -239,6 +251,7 @@ def test_mixed_precision_training_keeps_float32_logits_and_loss(tiny_data, tmp_p
     assert trainer.model.output.dtype == "float32"
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_and_image_summaries(tiny_data, tmp_path):
     import tensorflow as tf
 
@@ -252,6 +265,7 @@ def test_tensorboard_scalars_and_image_summaries(tiny_data, tmp_path):
             "image", "label", "prediction"} <= tags
 
 
+@pytest.mark.slow
 def test_convert_to_tflite_int8_from_records(tiny_data, tmp_path):
     from deeplab.config import ModelConfig
     from deeplab.model import DeepLab

@@ -191,6 +191,7 @@ def test_mismatched_config_is_a_clear_error(reference_dir):
         import_tflite_weights(wrong, path)
 
 
+@pytest.mark.slow
 def test_coral_golden_bird_with_our_int8_export(reference_dir):
     """The imported float model, exported by us to full-integer TFLite, still passes Coral's
     golden test (calibrated on the six real VOC crops)."""
@@ -271,6 +272,7 @@ def test_edgetpu_slim_import_agrees_with_the_reference_interpreter(edgetpu):
     assert abs(ours_vs_mask - reference_vs_mask) < 0.01
 
 
+@pytest.mark.slow
 def test_edgetpu_slim_our_int8_export(edgetpu, reference_dir):
     """Our full-integer export of the imported model, calibrated on the real VOC pairs (not
     on the test image), against our float model on the golden image."""
@@ -292,6 +294,7 @@ def test_edgetpu_slim_our_int8_export(edgetpu, reference_dir):
     assert agreement >= 0.97
 
 
+@pytest.mark.slow
 def test_import_weights_keeps_the_data_set_s_names_for_predict(reference_dir, tmp_path):
     """import_weights --dataset stores the class names and colours with the weights; predict
     then names its classes from them (and a data set of another class count is refused)."""

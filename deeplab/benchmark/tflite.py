@@ -107,12 +107,11 @@ def export_same_weights(path: str, quantization: str, output: str,
 
 def _interpreter_with_random_input(model: str | bytes, threads: int):
     """A LiteRT interpreter (default XNNPACK delegate) with a random input set."""
-    from ai_edge_litert.interpreter import Interpreter
+    from deeplab.inference.segmenters import tflite_interpreter
 
-    interpreter = (Interpreter(model_content=model, num_threads=threads)
+    interpreter = (tflite_interpreter(model_content=model, num_threads=threads)
                    if isinstance(model, bytes) else
-                   Interpreter(model_path=model, num_threads=threads))
-    interpreter.allocate_tensors()
+                   tflite_interpreter(model, num_threads=threads))
     detail = interpreter.get_input_details()[0]
     rng = np.random.default_rng(0)
     dtype = np.dtype(detail["dtype"])

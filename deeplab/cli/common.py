@@ -10,7 +10,8 @@ from absl import flags
 # --checkpoint_path in export_model.py; every binary takes both (and predict's old --model).
 CHECKPOINT_FLAG_NAMES = ("checkpoint_dir", "checkpoint_path")
 CHECKPOINT_HELP = ("The model to load: a training directory (its latest checkpoint), a "
-                   "ckpt-N prefix or a .weights.h5 (with its .config.json)")
+                   "ckpt-N prefix, a .weights.h5 (with its .config.json) or preset:NAME (a "
+                   "model zoo checkpoint, downloaded and imported into $DEEPLAB_HOME/zoo once)")
 
 
 def define_checkpoint_flag(name: str, help_text: str = CHECKPOINT_HELP,
@@ -176,6 +177,9 @@ def define_split_inference_flags(prefix: str, limit_flag: str, what: str) -> Non
 
     define_inference_flags()
     flags.DEFINE_integer("max_number_of_images", None, "Process at most this many images.")
+    flags.DEFINE_integer("save_worst", 0, "Write a panel (image | ground truth | prediction | "
+                         "error map) for each of this many images with the lowest mIoU, and "
+                         "a contact sheet of them (needs labels).")
     define_resize_flags()
     define_crop_flag(prefix)
     define_watch_flags(limit_flag, what)

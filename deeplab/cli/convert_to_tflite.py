@@ -104,22 +104,36 @@ def _convert_graph(crop):
     return flatbuffer, graph_reference(graph_def, input_name, FLAGS.output_tensor_name)
 
 
+def _names_flag() -> tuple[str | None, str]:
+    """(where the class names come from, its flag): --dataset, else --dataset_dir."""
+    if FLAGS.dataset:
+        return FLAGS.dataset, "--dataset"
+    return FLAGS.dataset_dir, "--dataset_dir"
+
+
 def _convert_model(crop):
-    """(flatbuffer, reference for --test_image_path) from a checkpoint or our SavedModel."""
+    """(flatbuffer, reference for --test_image_path, class names) from a checkpoint or our
+    SavedModel."""
     import numpy as np
 
     from deeplab.export.calibration import record_images
     from deeplab.export.saved_model import keras_model_from_saved_model
     from deeplab.export.tflite import convert_to_tflite
+    from deeplab.inference.labels import labels_to_keep
     from deeplab.quantization import quantizers
     from deeplab.runs.store import load_model
 
     if FLAGS.checkpoint_path:
+        from deeplab.weights.zoo_cache import resolve_model_path  # preset:NAME
+        FLAGS.checkpoint_path = resolve_model_path(FLAGS.checkpoint_path)
         # As export_model: the crop sizes the image pooling (a model trained at 65 converted
         # at 50,37 pools its whole 4x3 map, not a 5x5 window that no longer fits).
         model = load_model(FLAGS.checkpoint_path, **explicit_model_overrides(FLAGS, crop))
     else:
         model = keras_model_from_saved_model(FLAGS.saved_model_dir)
+    # Checked before the conversion: names for another class count are refused.
+    labels = labels_to_keep(FLAGS.checkpoint_path or FLAGS.saved_model_dir,
+                            model.config.num_classes, *_names_flag())
     calibration = None
     # A quantization-aware model brings its own ranges: no calibration images.
     if FLAGS.quantization == "int8" and not quantizers(model):
@@ -135,35 +149,40 @@ def _convert_model(crop):
     def reference(image):
         return np.asarray(model(image.astype(np.float32), training=False))
 
-    return flatbuffer, reference
+    return flatbuffer, reference, labels
 
 
 def main(argv):
     del argv
-    from deeplab.export.tflite import check_on_image, op_names, write_tflite
+    from deeplab.export.tflite import (
+        check_on_image,
+        check_tflite_class_names,
+        op_names,
+        write_tflite,
+    )
 
     _check_flags()
     crop = parse_int_list(FLAGS.crop_size, "crop_size")
     if len(crop) != 2:
         raise ValueError(f"--crop_size takes two values (height, width), got {crop}")
-    class_names = ()
-    if FLAGS.dataset_dir or FLAGS.dataset:
-        from deeplab.data.descriptor import get_dataset
-
-        class_names = tuple(get_dataset(FLAGS.dataset or FLAGS.dataset_dir).class_names)
-    elif FLAGS.checkpoint_path or FLAGS.saved_model_dir:
-        from deeplab.inference.labels import stored_labels
-
-        stored = stored_labels(FLAGS.checkpoint_path or FLAGS.saved_model_dir)
-        class_names = stored.names if stored else ()
     if FLAGS.quantized_graph_def_path:
+        from deeplab.data.descriptor import get_dataset
+        from deeplab.inference.labels import ClassLabels
+
         flatbuffer, reference = _convert_graph(crop)
         source = "the frozen graph"
+        dataset, flag = _names_flag()
+        labels = (ClassLabels.of_dataset(get_dataset(dataset), f"{flag} {dataset}")
+                  if dataset else None)
+        if labels:  # against the classes the converted graph predicts
+            check_tflite_class_names(flatbuffer, labels.names, labels.source)
     else:
-        flatbuffer, reference = _convert_model(crop)
+        flatbuffer, reference, labels = _convert_model(crop)
         source = "the Keras model"
+    class_names = labels.names if labels else ()
     if FLAGS.output_tflite_path:
-        path = write_tflite(flatbuffer, FLAGS.output_tflite_path, class_names)
+        path = write_tflite(flatbuffer, FLAGS.output_tflite_path, class_names,
+                            labels.source if labels else "")
         print(f"wrote {path} ({len(flatbuffer) / 1e6:.2f} MB), ops: "
               f"{', '.join(op_names(flatbuffer))}")
     if FLAGS.test_image_path:
@@ -172,7 +191,7 @@ def main(argv):
 
 def run():
     """Entry point (the thin script, or a console script)."""
-    run_binary("convert_to_tflite", main)
+    run_binary("convert_to_tflite", main, describe_device=True)
 
 
 if __name__ == "__main__":

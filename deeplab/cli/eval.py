@@ -11,6 +11,11 @@ original's numbers are reproduced), and --eval_batch_size runs that many crops p
 evaluated once; --max_number_of_evaluations=N evaluates it and then each new one, N in all
 (0: no limit, waiting for checkpoints forever as the original); --watch takes each new one
 and stops after --watch_timeout seconds without one.
+
+Beside metrics-<step>.json each evaluation writes the confusion matrix (confusion-<step>.csv
+in pixel counts, confusion-<step>.png row-normalised) and the per-class IoU worst first
+(iou-<step>.png), also as TensorBoard images; --save_worst=K adds worst-<step>/: a panel for
+each of the K images with the lowest mIoU, a contact sheet and an index.html.
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ def main(argv):
     from deeplab.cli.common import crop_from_flag, dataset_from_flags, require
     from deeplab.data.pipeline import check_labeled
     from deeplab.evaluation.evaluate import EvalConfig, evaluate_checkpoint
-    from deeplab.evaluation.watch import checkpoints_to_process
+    from deeplab.evaluation.watch import checkpoints_to_process, rotation_tolerated
     from deeplab.runs.atomic import unwritable_reason
 
     require(FLAGS, "checkpoint_dir", "eval_logdir", "dataset_dir")
+    from deeplab.weights.zoo_cache import resolve_model_path  # preset:NAME
+    FLAGS.checkpoint_dir = resolve_model_path(FLAGS.checkpoint_dir)
     original_flags.report_original_flags(FLAGS, "deeplab-eval")
     dataset_name, descriptor = dataset_from_flags(FLAGS)
     crop = crop_from_flag(FLAGS, "eval_crop_size")
@@ -60,7 +67,7 @@ def main(argv):
         resize_factor=FLAGS.resize_factor, max_number_of_images=FLAGS.max_number_of_images,
         model_overrides=explicit_model_overrides(FLAGS),  # EvalConfig adds the crop
         eval_crop_size=crop,
-        eval_batch_size=FLAGS.eval_batch_size)
+        eval_batch_size=FLAGS.eval_batch_size, save_worst=FLAGS.save_worst)
     check_labeled(FLAGS.dataset_dir, FLAGS.eval_split, dataset_name)
     reason = unwritable_reason(FLAGS.eval_logdir)
     if reason:
@@ -72,12 +79,13 @@ def main(argv):
     for checkpoint in checkpoints_to_process(FLAGS.checkpoint_dir, limit,
                                              FLAGS.eval_interval_secs, timeout,
                                              "max_number_of_evaluations"):
-        evaluate_checkpoint(checkpoint, config, descriptor, dataset_name, writer)
+        with rotation_tolerated(checkpoint, FLAGS.checkpoint_dir):
+            evaluate_checkpoint(checkpoint, config, descriptor, dataset_name, writer)
 
 
 def run():
     """Console-script entry point."""
-    run_binary("deeplab-eval", main)
+    run_binary("deeplab-eval", main, describe_device=True)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ FROZEN_GRAPH_SUFFIX = ".pb"
 def main(argv):
     del argv
     report_original_flags(FLAGS, "export_model")
+    from deeplab.weights.zoo_cache import resolve_model_path  # preset:NAME
+    FLAGS.checkpoint_path = resolve_model_path(FLAGS.checkpoint_path)
     frozen = FLAGS.export_path.endswith(FROZEN_GRAPH_SUFFIX)
     if frozen and FLAGS.version is not None:
         raise ValueError("--version numbers SavedModel folders; a .pb --export_path is one "
@@ -97,9 +99,9 @@ def main(argv):
             print(f"wrote {path}")
         return
     from deeplab.export.saved_model import export_saved_model
-    from deeplab.inference.labels import stored_labels
+    from deeplab.inference.labels import labels_to_keep
 
-    labels = stored_labels(FLAGS.checkpoint_path)
+    labels = labels_to_keep(FLAGS.checkpoint_path, model.config.num_classes)
     path = export_saved_model(model, FLAGS.export_path, FLAGS.version, batch_crop_size=crop,
                               save_inference_graph=FLAGS.save_inference_graph,
                               labels=labels.to_json() if labels else None,
@@ -109,7 +111,7 @@ def main(argv):
 
 def run():
     """Entry point (the thin script, or a console script)."""
-    run_binary("export_model", main)
+    run_binary("export_model", main, describe_device=True)
 
 
 if __name__ == "__main__":

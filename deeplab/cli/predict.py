@@ -23,7 +23,7 @@ from deeplab.cli.runner import run_binary
 
 define_checkpoint_flag("checkpoint_path", CHECKPOINT_HELP + ", or a .tflite file or a SavedModel",
                        aliases=("model",), model_flags=False)
-flags.DEFINE_multi_string("input", None, "Image files, folders of images, or a video.")
+flags.DEFINE_multi_string("input", None, "Image files, videos, or folders of them.")
 flags.DEFINE_string("output_dir", None, "Where results are written.")
 flags.DEFINE_string("dataset", None,
                     "Registered dataset name or dataset.json path, for class names and colours "
@@ -40,11 +40,18 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     from deeplab.cli.common import require
-    from deeplab.inference.files import collect_inputs, segment_images, segment_video
+    from deeplab.inference.files import (
+        collect_inputs,
+        output_stems,
+        segment_images,
+        segment_video,
+    )
     from deeplab.inference.labels import resolve_labels
     from deeplab.inference.segmenters import load_segmenter
 
     require(FLAGS, "checkpoint_path", "input", "output_dir")
+    from deeplab.weights.zoo_cache import resolve_model_path  # preset:NAME
+    FLAGS.checkpoint_path = resolve_model_path(FLAGS.checkpoint_path)
     segmenter = load_segmenter(FLAGS.checkpoint_path, FLAGS.max_size, FLAGS.tflite_input_range)
     labels = resolve_labels(FLAGS.checkpoint_path, segmenter.num_classes, FLAGS.dataset)
     print(f"class names and colours: {labels.source}")
@@ -55,12 +62,14 @@ def main(argv):
     output_dir.mkdir(parents=True, exist_ok=True)
     names = list(labels.names)
     failures: dict[str, str] = {}
+    # One output name per input, images and videos together (two folders' clip.mp4 too).
+    stems = output_stems(images + videos)
     segment_images(segmenter, images, output_dir, names, labels.colormap, FLAGS.alpha,
-                   FLAGS.also_save_color_mask, failures)
+                   FLAGS.also_save_color_mask, failures, stems)
     for video in videos:
         try:
             segment_video(segmenter, video, output_dir, names, labels.colormap,
-                          FLAGS.alpha)
+                          FLAGS.alpha, stems[video])
         except ValueError as error:
             failures[str(video)] = str(error)
     print(f"results in {output_dir}")
@@ -73,7 +82,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    run_binary("deeplab-predict", main)
+    run_binary("deeplab-predict", main, describe_device=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 from absl import app, flags
 
+from deeplab.cli import console
 from deeplab.data.errors import DataError
+from deeplab.runs.interrupts import Terminated, termination_raises
 
 # What a user's flags, files or data cause (a bad value, a missing or unreadable file, a
 # corrupt record); anything else is a bug and keeps its traceback.
@@ -17,7 +19,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, DataError)
 
 def run_binary(name: str, main: Callable[[list[str]], object],
                extra_errors: tuple[type[BaseException], ...] = (), prefix: str | None = None,
-               ) -> None:
+               describe_device: bool = False) -> None:
     """``app.run(main)`` where a user error becomes ``<name>: <message>`` and exit status 1.
 
     Args:
@@ -26,6 +28,8 @@ def run_binary(name: str, main: Callable[[list[str]], object],
         extra_errors: the binary's own error types that a user can fix.
         prefix: the start of error lines instead of ``<name>: `` (the converters print
             ``error: `` as the original's scripts did).
+        describe_device: start with a line naming the device and kernels that run (the
+            binaries that run a model).
     """
     start = f"{name}: " if prefix is None else prefix
     _show_project_flags_in_help()
@@ -35,10 +39,19 @@ def run_binary(name: str, main: Callable[[list[str]], object],
         sys.modules["__main__"].__doc__ = doc
 
     def guarded(argv):
+        console.configure_logging(flags.FLAGS)
         try:
-            return main(argv)
+            if describe_device:
+                console.log_devices()
+            # SIGTERM / SIGHUP unwind like Ctrl-C: every temporary file is removed on the way.
+            with termination_raises():
+                return main(argv)
         except USER_ERRORS + tuple(extra_errors) as error:
             sys.exit(f"{start}{user_message(error)}")
+        except Terminated as stop:
+            print(f"{start}{stop.name}: stopped; what was complete is kept, nothing is "
+                  "half-written", file=sys.stderr)
+            sys.exit(stop.exit_status)
         except KeyboardInterrupt:
             print(f"{start}interrupted; what was complete is kept, nothing is half-written",
                   file=sys.stderr)

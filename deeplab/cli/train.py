@@ -26,6 +26,7 @@ from deeplab.cli.runner import run_binary
 from deeplab.training.distribution import STRATEGIES
 from deeplab.training.schedules import POLICIES
 from deeplab.training.train_config import (
+    CLASS_BALANCING,
     MIXED_PRECISIONS,
     OPTIMIZERS,
     TrainConfig,
@@ -64,6 +65,10 @@ def define_train_flags() -> None:
     f.DEFINE_boolean("upsample_logits", True, "Upsample logits to the labels (else labels "
                      "downsampled, nearest).")
     f.DEFINE_multi_string("label_weights", [], "Per-class loss weights (num_classes values).")
+    f.DEFINE_enum("class_balancing", None, list(CLASS_BALANCING), "Set --label_weights from "
+                  "the training split's class pixel counts (dataset.json's, else counted from "
+                  "the records): median_frequency (w_c = median f / f_c) or "
+                  "inverse_frequency; absent classes get 0. --label_weights given win.")
     f.DEFINE_float("top_k_percent_pixels", 1.0, "Fraction of hardest pixels in the loss.")
     f.DEFINE_integer("hard_example_mining_step", 0, "Steps to ramp to top_k_percent_pixels.")
     f.DEFINE_float("drop_path_keep_prob", 1.0, "NAS backbones: drop-path keep probability "
@@ -76,7 +81,8 @@ def define_train_flags() -> None:
     define_resize_flags()
     # Initialisation.
     f.DEFINE_string("tf_initial_checkpoint", None, "Start from: our train dir / ckpt-N, a "
-                    ".weights.h5, or an original TF1 checkpoint prefix.")
+                    ".weights.h5, an original TF1 checkpoint prefix, or preset:NAME (a model "
+                    "zoo checkpoint, downloaded once into $DEEPLAB_HOME/zoo).")
     f.DEFINE_boolean("initialize_last_layer", True, "Also load the last layers.")
     f.DEFINE_boolean("last_layers_contain_logits_only", False, "Last layers = logits only.")
     # Checkpoints, logs, summaries.
@@ -178,7 +184,7 @@ def run():
     from deeplab.runs.lock import RunFolderBusy
     from deeplab.training.trainer import TrainingDiverged
 
-    run_binary("deeplab-train", main, (TrainingDiverged, RunFolderBusy))
+    run_binary("deeplab-train", main, (TrainingDiverged, RunFolderBusy), describe_device=True)
 
 
 if __name__ == "__main__":

@@ -105,8 +105,10 @@ def decode_oriented(encoded: tf.Tensor, channels: int = 3) -> tf.Tensor:
 
 
 def encoded_image_size(encoded: tf.Tensor) -> tf.Tensor:
-    """[height, width] of an encoded PNG, JPEG, GIF or BMP read from its header, before
-    anything is decoded (a 10 MB PNG can decode to 432 MB); [-1, -1] for other formats.
+    """[height, width] of an encoded PNG, JPEG, GIF, BMP or WebP (every format
+    ``tf.io.decode_image`` reads) from its header, before anything is decoded (a 10 MB PNG
+    can decode to 432 MB, a 34-byte WebP to 805 MB); [-1, -1] for other formats, which a
+    caller refuses.
 
     Args:
         encoded: a scalar ``tf.string``.
@@ -132,10 +134,28 @@ def encoded_image_size(encoded: tf.Tensor) -> tf.Tensor:
     def signed(value):  # BMP stores a negative height for top-down rows
         return tf.abs(tf.where(value >= 2 ** 31, value - 2 ** 32, value))
 
+    def webp(chunk: bytes):
+        """RIFF....WEBP, then the first chunk: ``VP8 `` (lossy: 14-bit sizes in the frame
+        header), ``VP8L`` (lossless: 14-bit sizes - 1 packed after the 0x2f signature) or
+        ``VP8X`` (extended: 24-bit canvas sizes - 1)."""
+        return tf.logical_and(tf.logical_and(starts_with(b"RIFF"),
+                                             tf.reduce_all(tf.equal(head[8:12], list(b"WEBP")))),
+                              tf.reduce_all(tf.equal(head[12:16], list(chunk))))
+
+    def vp8l():
+        b21, b22, b23, b24 = head[21], head[22], head[23], head[24]
+        width = 1 + b21 + (b22 % 64) * 256
+        height = 1 + b22 // 64 + b23 * 4 + (b24 % 16) * 1024
+        return tf.stack([height, width])
+
     return tf.case([
         (starts_with(b"\x89PNG"), lambda: tf.stack([big_endian(20, 4), big_endian(16, 4)])),
         (starts_with(b"\xff\xd8"), jpeg),
         (starts_with(b"GIF8"), lambda: tf.stack([little_endian(8, 2), little_endian(6, 2)])),
         (starts_with(b"BM"), lambda: tf.stack([signed(little_endian(22, 4)),
                                                little_endian(18, 4)])),
+        (webp(b"VP8 "), lambda: tf.stack([little_endian(28, 2) % 16384,
+                                          little_endian(26, 2) % 16384])),
+        (webp(b"VP8L"), vp8l),
+        (webp(b"VP8X"), lambda: tf.stack([1 + little_endian(27, 3), 1 + little_endian(24, 3)])),
     ], default=lambda: tf.constant([-1, -1], tf.int64))

@@ -41,15 +41,47 @@ def read_bytes(path: str) -> bytes:
 # a corrupt header claiming billions of pixels is refused here before anything is allocated.
 MAX_PIXELS = 1 << 30
 
+# The formats read (PIL's names). Each states its size in its header, which is checked
+# against MAX_PIXELS before a pixel is decoded (a 34-byte WebP can declare 16383x16383).
+# Everything else PIL could open is refused: formats nobody segments, and EPS / PS, which
+# PIL renders by running Ghostscript on the file.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "PPM", "WEBP")
+_FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, PPM/PGM/PBM or WebP"
 
-def _open(data: bytes, path: str) -> Image.Image:
+
+def image_suffixes() -> tuple[str, ...]:
+    """The file name endings of :data:`IMAGE_FORMATS` (``.png``, ``.webp``, ``.tif``...):
+    what a folder of images is listed by, so every file the decoder reads is found."""
+    return tuple(sorted(suffix for suffix, name in Image.registered_extensions().items()
+                        if name in IMAGE_FORMATS))
+
+
+def open_image(data: bytes, path: str) -> Image.Image:
+    """The decoded image of a file's bytes, in one of :data:`IMAGE_FORMATS`, its size
+    checked from the header before decoding.
+
+    Raises:
+        DataError: naming ``path``: another format, a corrupt or truncated file, or more
+            than :data:`MAX_PIXELS` pixels.
+    """
     try:
-        image = Image.open(io.BytesIO(data))
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise DataError(
-                f"{path!r} claims {width}x{height} pixels, more than {MAX_PIXELS} (a corrupt "
-                "header, or an image too large to load whole: cut it into tiles first)")
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except UnidentifiedImageError:
+        raise DataError(f"{path!r} is corrupt or not an image in a format read here "
+                        f"({_FORMAT_NAMES}); convert, replace or remove the file") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise DataError(
+            f"{path!r} is corrupt or not an image ({e}); replace or remove the file") from None
+    return _decoded(image, path)
+
+
+def _decoded(image: Image.Image, path: str) -> Image.Image:
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise DataError(
+            f"{path!r} claims {width}x{height} pixels, more than {MAX_PIXELS} (a corrupt "
+            "header, or an image too large to load whole: cut it into tiles first)")
+    try:
         image.load()  # Decode fully now: a truncated file must fail here, not at training time.
         return image
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
@@ -164,7 +196,7 @@ def prepare_image(
     Returns:
       (encoded bytes, record format 'jpeg' or 'png', height, width, warnings).
     """
-    image = _open(data, path)
+    image = open_image(data, path)
     orientation = exif_orientation(image)
     plain = (image.format in ("JPEG", "PNG") and image.mode == "RGB"
              and _png_bit_depth(data) == 8)
@@ -190,7 +222,7 @@ def read_image_array(path: str) -> np.ndarray:
     """Reads any image file as a uint8 HxWx3 RGB array, EXIF orientation applied (tiles,
     predict)."""
     data = read_bytes(path)
-    image = _open(data, path)
+    image = open_image(data, path)
     if image.mode == "RGB" and not (image.format == "PNG" and _png_bit_depth(data) == 16):
         array = np.asarray(image)
     else:
@@ -212,7 +244,7 @@ def read_index_mask(path: str, color_table: ColorTable | None = None,
       unknown_color_label: the id for colours not in the table; None makes them an error.
     """
     data = read_bytes(path)
-    mask = _open(data, path)
+    mask = open_image(data, path)
     mode = mask.mode
     if mode in ("P", "L", "1"):
         array = np.asarray(mask).astype(np.uint8)

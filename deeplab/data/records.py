@@ -47,6 +47,12 @@ def parse_shard_filename(name: str) -> tuple[str, int, int] | None:
     return match.group("split"), int(match.group("index")), int(match.group("total"))
 
 
+def splits_present(dataset_dir: str) -> list[str]:
+    """The splits with shards in ``dataset_dir``, sorted."""
+    return sorted({p[0] for f in os.listdir(dataset_dir)
+                   if (p := parse_shard_filename(f)) is not None})
+
+
 def list_shards(dataset_dir: str, split: str) -> list[str]:
     """Lists the record files of `split` in `dataset_dir`, sorted.
 
@@ -64,9 +70,7 @@ def list_shards(dataset_dir: str, split: str) -> list[str]:
         if (parsed := parse_shard_filename(path)) is not None and parsed[0] == split
     )
     if not files:
-        present = sorted(
-            {p[0] for f in os.listdir(dataset_dir) if (p := parse_shard_filename(f)) is not None}
-        )
+        present = splits_present(dataset_dir)
         raise DataError(
             f"no records for split {split!r} in {dataset_dir!r} (expected files named "
             f"{shard_filename(split, 0, 4)!r} and so on; splits present: {present or 'none'})"

@@ -31,6 +31,12 @@ from deeplab.data import image_io, records
 from deeplab.data.descriptor import DatasetDescriptor, load_dataset_json, write_dataset_json
 from deeplab.data.errors import DataError
 from deeplab.data.progress import Progress
+from deeplab.data.statistics import (
+    STATISTICS_KEY,
+    SplitStatistics,
+    dominance_warning,
+    label_histogram,
+)
 
 logger = logging.getLogger("deeplab.data")
 
@@ -86,13 +92,12 @@ class EncodeOptions:
 
 
 class Encoded(NamedTuple):
-    """One written example: the serialised tf.train.Example, warnings, and label pixel counts
-    (void and all; 0 and 0 without a label)."""
+    """One written example: the serialised tf.train.Example, warnings, and the label's
+    :func:`~deeplab.data.statistics.label_histogram` (None without a label)."""
 
     serialized: bytes
     warnings: list[str]
-    void_pixels: int = 0
-    label_pixels: int = 0
+    histogram: np.ndarray | None = None
 
 
 def encode_sample(sample: Sample, options: EncodeOptions) -> Encoded:
@@ -112,16 +117,16 @@ def encode_sample(sample: Sample, options: EncodeOptions) -> Encoded:
         data, fmt, height, width, warnings = image_io.prepare_image(
             sample.image, sample.image_path, options.image_format)
     label_data = None
-    void = pixels = 0
+    histogram = None
     if sample.label is not None:
         image_io.check_label(sample.label, height, width, options.num_classes,
                              options.ignore_label, sample.image_path,
                              sample.label_path or sample.image_path)
         label_data = image_io.encode_png(np.ascontiguousarray(sample.label, np.uint8))
-        void, pixels = int(np.sum(sample.label == options.ignore_label)), sample.label.size
+        histogram = label_histogram(sample.label)
     serialized = records.image_seg_to_example(
         data, sample.filename, height, width, label_data, image_format=fmt)
-    return Encoded(serialized, warnings, void, pixels)
+    return Encoded(serialized, warnings, histogram)
 
 
 def run_task(task: Task, options: EncodeOptions) -> list[Encoded]:
@@ -282,6 +287,7 @@ def build_split(
     temps = [os.path.join(output_dir, f".{os.path.basename(f)}.tmp-{os.getpid()}")
              for f in finals]
     progress = Progress(num_examples, f"{split}")
+    statistics = SplitStatistics.empty(options.num_classes)
     encode = functools.partial(run_task, options=options)
     warning_count = 0
     pool = None
@@ -299,11 +305,10 @@ def build_split(
             results = map(encode, tasks)
         index = 0
         shard = -1
-        void = pixels = 0
         for encoded in results:
-            for serialized, warnings, sample_void, sample_pixels in encoded:
-                void += sample_void
-                pixels += sample_pixels
+            for serialized, warnings, histogram in encoded:
+                if histogram is not None:
+                    statistics.add(histogram, options.ignore_label)
                 while shard < 0 or index >= ranges[shard][1]:
                     if writer is not None:
                         writer.close()
@@ -343,7 +348,7 @@ def build_split(
             pool.shutdown(wait=True, cancel_futures=True)
     progress.close()
     _log_warning_summary(split, warning_count)
-    void_fraction = void / pixels if pixels else None
+    void_fraction = statistics.void_fraction()
     if void_fraction is not None and void_fraction >= records.MOSTLY_VOID:
         logger.warning(
             "%s: %.1f%% of the label pixels are void (ignore label %d): training on it learns "
@@ -362,6 +367,8 @@ def build_split(
         "fingerprint": fp,
         "converted_images": warning_count,
         "void_fraction": None if void_fraction is None else round(void_fraction, 6),
+        # Class pixels and images per class (void excluded), for class balancing.
+        STATISTICS_KEY: statistics.to_json() if statistics.num_images else None,
     }
 
 
@@ -397,6 +404,11 @@ def build_records(
     sizes = {}
     for split, tasks in split_tasks.items():
         info = build_split(output_dir, split, tasks, options, num_shards, num_workers, overwrite)
+        if info and info.get(STATISTICS_KEY):
+            warning = dominance_warning(split, SplitStatistics.from_json(info[STATISTICS_KEY]),
+                                        descriptor.class_names)
+            if warning:
+                logger.warning("%s", warning)
         sizes[split] = sum(t.count for t in tasks)
         labeled = descriptor.is_labeled(split)
         current = dataclasses.replace(

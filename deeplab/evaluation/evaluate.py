@@ -11,6 +11,15 @@ import tensorflow as tf
 from deeplab.data.pipeline import PreprocessConfig, make_dataset
 from deeplab.data.progress import Progress
 from deeplab.evaluation.evaluator import Evaluator, format_table, named_metrics, write_metrics
+from deeplab.evaluation.pictures import (
+    describe_pictures,
+    step_suffix,
+    summarize_pictures,
+    write_eval_pictures,
+)
+from deeplab.evaluation.worst import WorstImages, describe_worst
+from deeplab.inference.colormap import class_colors
+from deeplab.inference.labels import ClassLabels
 from deeplab.quantization import describe_quantization
 from deeplab.runs.store import stored_preset
 from deeplab.weights.presets import zoo_comparison
@@ -32,6 +41,7 @@ class EvalConfig:
             image pooling is sized from it, so the original's numbers can be reproduced;
             None evaluates whole images (padded only to what the network needs).
         eval_batch_size: images read per batch (one forward pass each with a crop).
+        save_worst: write panels of this many images with the lowest mIoU (0: none).
     """
 
     dataset_dir: str
@@ -47,6 +57,7 @@ class EvalConfig:
     model_overrides: dict = dataclasses.field(default_factory=dict)
     eval_crop_size: tuple[int, int] | None = None
     eval_batch_size: int = 1
+    save_worst: int = 0
 
     def __post_init__(self):
         if self.sliding_window is not None and len(self.sliding_window) != 2:
@@ -57,6 +68,8 @@ class EvalConfig:
                              f"{self.eval_crop_size}")
         if self.eval_batch_size < 1:
             raise ValueError(f"--eval_batch_size must be >= 1, got {self.eval_batch_size}")
+        if self.save_worst < 0:
+            raise ValueError(f"--save_worst must be >= 0, got {self.save_worst}")
 
     def load_model(self, path):
         """The checkpoint's model with the command line's overrides (and the crop)."""
@@ -88,7 +101,9 @@ def checkpoint_step(path) -> int | None:
 
 def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
                         writer=None) -> dict:
-    """Evaluates one checkpoint; prints the table, writes JSON and summaries.
+    """Evaluates one checkpoint; prints the table, writes JSON, the confusion matrix (CSV
+    and picture), the per-class IoU picture, the worst images with ``save_worst``, and
+    summaries; the last lines say where the pictures are.
 
     Raises:
         ValueError: the checkpoint's classes are not the data set's, or it cannot be read.
@@ -98,7 +113,7 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
     quantized = describe_quantization(model)
     if quantized:
         print(quantized)
-    step = checkpoint_step(path)
+    step = checkpoint_step(getattr(model, "source_checkpoint", path))  # the one read
     evaluator = Evaluator(model, config.eval_scales, config.add_flipped_images,
                           config.sliding_window, config.eval_crop_size)
     batches = make_dataset(
@@ -114,8 +129,12 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
         total = min(total or limit, limit)
     progress = Progress(total or 0, f"evaluating {path}", interval=15.0, log=print,
                         unit="images")
-    matrix = evaluator.run(batches, descriptor.ignore_label, limit, progress)
+    worst = (WorstImages(config.save_worst, descriptor.num_classes, descriptor.ignore_label)
+             if config.save_worst else None)
+    matrix = evaluator.run(batches, descriptor.ignore_label, limit, progress,
+                           on_prediction=worst.on_prediction if worst else None)
     progress.close()
+    labels = ClassLabels.of_dataset(descriptor)
     metrics = named_metrics(matrix, descriptor.class_names)
     metrics.update(checkpoint=str(path), step=step, eval_split=config.eval_split,
                    eval_scales=list(config.eval_scales),
@@ -129,6 +148,9 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
                          config.add_flipped_images, config.eval_split)
     if zoo:
         print(zoo)
+    title = f"({'' if step is None else f'step {step}, '}{config.eval_split})"
+    table, pictures = write_eval_pictures(config.eval_logdir, step, matrix, metrics,
+                                          labels.names, title)
     if writer is not None:
         with writer.as_default(step=step or 0):
             for key in ("miou", "pixel_accuracy", "mean_accuracy", "frequency_weighted_iou"):
@@ -136,5 +158,12 @@ def evaluate_checkpoint(path, config: EvalConfig, descriptor, dataset_name,
             for name, iou in zip(descriptor.class_names, metrics["per_class_iou"]):
                 if iou == iou:
                     tf.summary.scalar(f"eval/iou/{name}", iou)
+        summarize_pictures(writer, pictures, step or 0)
         writer.flush()
+    print(describe_pictures(table, pictures, config.eval_logdir))
+    if worst is not None:
+        colors = class_colors(descriptor.num_classes, descriptor.colormap, descriptor.colors)
+        sheet = worst.write(os.path.join(config.eval_logdir, f"worst{step_suffix(step)}"),
+                            labels.names, colors)
+        print(describe_worst(worst, sheet))
     return metrics

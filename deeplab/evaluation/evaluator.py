@@ -141,7 +141,12 @@ def write_metrics(eval_logdir: str | Path, metrics: dict, step: int | None) -> P
     """``metrics-<step>.json`` and ``metrics.json`` (latest), each written atomically."""
     directory = Path(eval_logdir)
     directory.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(metrics, indent=2, default=lambda v: None) + "\n"
+    fields = {k: v for k, v in metrics.items() if k != "confusion_matrix"}
+    text = json.dumps(fields, indent=2, default=lambda v: None)
+    if "confusion_matrix" in metrics:  # one line a row, not one line a count
+        rows = ",\n".join(f"    {json.dumps(row)}" for row in metrics["confusion_matrix"])
+        text = text[:-2] + f',\n  "confusion_matrix": [\n{rows}\n  ]\n}}'
+    text += "\n"
     targets = [directory / "metrics.json"]
     if step is not None:
         targets.insert(0, directory / f"metrics-{step}.json")
@@ -154,4 +159,6 @@ def named_metrics(matrix: np.ndarray, class_names: Sequence[str]) -> dict:
     metrics = segmentation_metrics(matrix)
     metrics["class_names"] = list(class_names)
     metrics["num_pixels"] = int(matrix.sum())
+    # Rows: ground truth, columns: prediction (confusion-<step>.csv names them).
+    metrics["confusion_matrix"] = np.asarray(matrix, np.int64).tolist()
     return metrics

@@ -26,8 +26,11 @@ def cityscapes_eval_ids(labels: np.ndarray) -> np.ndarray:
 
 def visualize_split(model, batches, vis_logdir: str, colormap: str, class_names, raw: bool,
                     eval_scales=(1.0,), add_flipped_images=False, max_images=None,
-                    crop_size=None, to_stored_size: bool = False) -> int:
+                    crop_size=None, to_stored_size: bool = False, worst=None) -> int:
     """Writes the pictures for every image of ``batches``; returns the count.
+
+    ``worst``: a :class:`~deeplab.evaluation.worst.WorstImages` that also scores every
+    prediction (``batches`` must then carry labels).
 
     ``crop_size`` pads every image to it (the original's ``vis_crop_size``, see
     :class:`Evaluator`). ``to_stored_size``: the inputs were resized (``min/max_resize_value``),
@@ -62,6 +65,8 @@ def visualize_split(model, batches, vis_logdir: str, colormap: str, class_names,
     counter = {"n": 0}
 
     def on_prediction(index, batch, i, prediction):
+        if worst is not None:
+            worst.on_prediction(index, batch, i, prediction)
         save(index, batch, i, prediction)
         counter["n"] = index + 1
 

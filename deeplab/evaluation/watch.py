@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -40,3 +41,32 @@ def checkpoints_to_process(path: str, limit: int | None, interval_secs: int,
         if 0 < limit <= done:
             return
     log(f"no new checkpoint for {timeout_secs}s; stopping.")
+
+
+def rotated_away(checkpoint: str) -> bool:
+    """Whether ``checkpoint`` (a ``ckpt-N`` prefix of a run) is gone: its ``.index`` was
+    removed (a live trainer keeps only its newest ``--max_to_keep``)."""
+    return (not os.path.isdir(checkpoint) and not checkpoint.endswith(".weights.h5")
+            and not os.path.isfile(f"{checkpoint}.index"))
+
+
+@contextlib.contextmanager
+def rotation_tolerated(checkpoint: str, given: str, log=print) -> Iterator[None]:
+    """Runs the block on one checkpoint of :func:`checkpoints_to_process`; when it fails
+    because the trainer removed that checkpoint meanwhile (``--max_to_keep``: the watcher
+    fell behind, or the trainer saved while the model was built), says so and goes on, as
+    the next one is newer. The checkpoint the user gave (``given``) is not skipped: its
+    error stands.
+
+    Example:
+        >>> for checkpoint in checkpoints_to_process(run, 0, 60, None, "watch"):
+        ...     with rotation_tolerated(checkpoint, run):
+        ...         evaluate(checkpoint)
+    """
+    try:
+        yield
+    except Exception:
+        if os.fspath(checkpoint) == os.fspath(given) or not rotated_away(os.fspath(checkpoint)):
+            raise
+        log(f"{checkpoint} was removed by the trainer before it was read (it keeps its newest "
+            "--max_to_keep checkpoints); going on with the next one")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from deeplab.export.frozen_graph import inference_function, write_inference_graph
 from deeplab.export.serving import DEFAULT_MAX_PIXELS, SegmentationServer
 from deeplab.runs.atomic import atomic_directory
-from deeplab.runs.store import load_model, save_model
+from deeplab.runs.store import check_class_names, load_model, save_model
 
 ASSET_WEIGHTS = "deeplab.weights.h5"
 
@@ -37,6 +37,8 @@ def export_saved_model(model, export_path: str | Path, version: int | None = Non
     ``save_inference_graph`` the version folder also holds ``inference_graph.pbtxt`` (the
     original's option): the serving graph as text, under the frozen graph's tensor names.
     """
+    if labels:  # refused before the long trace, not after it
+        check_class_names(labels["class_names"], model.config.num_classes, "labels")
     export_path = Path(export_path)
     export_path.mkdir(parents=True, exist_ok=True)
     version = next_version(export_path) if version is None else int(version)

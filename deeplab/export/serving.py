@@ -18,22 +18,53 @@ _EXPECTED = "a uint8 image tensor of shape [1, height, width, 3]"
 
 
 def check_serving_image(image):
-    """Fails with a message saying what is expected before any op sees a bad image."""
-    shape = tf.shape(image)
+    """Fails with a message saying what is expected before any op sees a bad image: one
+    message, the first check that fails (each later condition holds when an earlier one
+    failed, as the assertions run in no fixed order), with the shape that was sent."""
     prefix = f"serving_default expects {_EXPECTED}; "
-    checks = [tf.debugging.assert_equal(tf.rank(image), 4, message=prefix + "got another rank "
-                                        "(add the batch dimension).")]
+    shape = tf.shape(image)  # int32: an Assert of int32 and strings needs no cond (NoOp)
+    rank_ok = tf.equal(tf.rank(image), 4)
+    padded = tf.pad(shape, [[0, tf.maximum(4 - tf.size(shape), 0)]], constant_values=1)[:4]
+    batch_ok = tf.logical_or(tf.logical_not(rank_ok), tf.equal(padded[0], 1))
+    ready = tf.logical_and(rank_ok, batch_ok)
+    rgb_ok = tf.logical_or(tf.logical_not(ready), tf.equal(padded[3], 3))
+    ready = tf.logical_and(ready, rgb_ok)
+    size_ok = tf.logical_or(tf.logical_not(ready), tf.reduce_all(padded[1:3] > 0))
+    checks = [
+        tf.debugging.Assert(rank_ok, [prefix + "got a tensor of another rank (an [height, "
+                                      "width, 3] image needs the batch dimension, a grey "
+                                      "[height, width] one the 3 channels too). Its shape:",
+                                      shape], summarize=8),
+        tf.debugging.Assert(batch_ok, [prefix + "batch size must be 1 (use serving_batch for "
+                                       "batches). Its shape:", shape], summarize=8),
+        tf.debugging.Assert(rgb_ok, [prefix + "the last dimension must be 3 (RGB). Its shape:",
+                                     shape], summarize=8),
+        tf.debugging.Assert(size_ok, [prefix + "got an empty image. Its shape:", shape],
+                            summarize=8),
+    ]
     with tf.control_dependencies(checks):
-        shape = tf.pad(tf.shape(image), [[0, 4]], constant_values=1)[:4]
-        checks += [
-            tf.debugging.assert_equal(shape[0], 1, message=prefix + "batch size must be 1 "
-                                      "(use serving_batch for batches)."),
-            tf.debugging.assert_equal(shape[3], 3, message=prefix + "the last dimension must "
-                                      "be 3 (RGB)."),
-            tf.debugging.assert_positive(shape[1:3], message=prefix + "got an empty image."),
-        ]
+        # A reshape, not tf.ensure_shape: Grappler takes an EnsureShape's shape as a fact
+        # about its input and folds the rank check above to "4" before it runs.
+        return tf.reshape(image, tf.stack([1, padded[1], padded[2], 3]))
+
+
+def check_encoded_image(image_bytes):
+    """One encoded image (a scalar string), in a format whose size its header states:
+    anything else is refused in one message before it is decoded (a vector of images
+    would otherwise fail inside an internal op)."""
+    single = tf.equal(tf.rank(image_bytes), 0)
+    checks = [tf.debugging.Assert(single, [
+        "serving_encoded expects one encoded image (a scalar string); send one request per "
+        "image, or decoded images of one size to serving_batch. The shape sent:",
+        tf.shape(image_bytes)], summarize=8)]
     with tf.control_dependencies(checks):
-        return tf.ensure_shape(tf.identity(image), [1, None, None, 3])
+        image_bytes = tf.reshape(image_bytes, [])
+    size = encoded_image_size(image_bytes)
+    known = tf.debugging.Assert(tf.reduce_all(size >= 0), [
+        "serving_encoded: not a JPEG, PNG, GIF, BMP or WebP image (its first bytes say "
+        "neither); send one of those"])
+    with tf.control_dependencies([known]):
+        return tf.identity(image_bytes), size
 
 
 class SegmentationServer(tf.Module):
@@ -103,11 +134,13 @@ class SegmentationServer(tf.Module):
                                                         "serving_default")):
             return self.segment(tf.identity(image))
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="image_bytes")])
+    # Any shape: a scalar is asked for, and anything else refused in words (a [] spec is
+    # not enforced on a loaded signature, and a vector then failed in an internal op).
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
     def serve_encoded(self, image_bytes):
         # Checked on the header first: decoding is where a small file becomes huge.
-        with tf.control_dependencies(self._within_limit(encoded_image_size(image_bytes),
-                                                        "serving_encoded")):
+        image_bytes, size = check_encoded_image(image_bytes)
+        with tf.control_dependencies(self._within_limit(size, "serving_encoded")):
             # As viewers show it: a phone photo's EXIF orientation is applied.
             image = decode_oriented(tf.identity(image_bytes))
         with tf.control_dependencies(self._within_limit(tf.shape(image)[:2],

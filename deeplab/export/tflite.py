@@ -153,13 +153,47 @@ def _convert(converter, crop_size, quantization, output, representative_images, 
     return converter.convert()
 
 
-def write_tflite(flatbuffer: bytes, output_path: str | Path, class_names=()) -> Path:
-    """Writes the model (and ``<stem>.labels.txt`` with one class name a line), atomically."""
+def check_tflite_class_names(flatbuffer: bytes, class_names, names_source: str) -> None:
+    """Refuses class names that are not one per class the TFLite model predicts (its logits
+    output's depth, or its ARG_MAX input's); nothing to check without names.
+
+    Raises:
+        ValueError: another count, or a model whose count cannot be read.
+    """
+    from deeplab.inference.segmenters import tflite_class_count, tflite_interpreter
+    from deeplab.runs.store import check_class_names
+
+    if not class_names:
+        return
+    count = tflite_class_count(tflite_interpreter(model_content=flatbuffer))
+    if count is None:
+        raise ValueError(f"the class count of the converted model cannot be read from it (no "
+                         f"logits output, no ARG_MAX), so {names_source} cannot be checked "
+                         "against it: leave them out")
+    check_class_names(class_names, count, names_source)
+
+
+def write_tflite(flatbuffer: bytes, output_path: str | Path, class_names=(),
+                 names_source: str = "the class names") -> Path:
+    """Writes the model (and ``<stem>.labels.txt`` with one class name a line), atomically.
+
+    The names must be one per class the model predicts (read from the flatbuffer): class
+    names travel only with a model of as many classes. Without names, a labels file left
+    beside ``output_path`` by an earlier conversion (of another model) is removed.
+
+    Raises:
+        ValueError: names for another class count, or a model whose count cannot be read.
+    """
+    from deeplab.inference.labels import TFLITE_LABELS_SUFFIX
+
     output_path = Path(output_path)
+    labels_path = output_path.with_name(output_path.stem + TFLITE_LABELS_SUFFIX)
+    check_tflite_class_names(flatbuffer, class_names, names_source)
     write_bytes(output_path, flatbuffer)
     if class_names:
-        write_text(output_path.with_name(output_path.stem + ".labels.txt"),
-                   "\n".join(class_names) + "\n")
+        write_text(labels_path, "\n".join(class_names) + "\n")
+    elif labels_path.is_file():
+        labels_path.unlink()  # another model's names must not name this one
     return output_path
 
 

@@ -69,6 +69,19 @@ def get_colormap(name: str) -> np.ndarray:
         raise ValueError(f"Unknown colormap {name!r}; choose one of {sorted(COLORMAPS)}.") from None
 
 
+def class_colors(num_classes: int, colormap: str = "pascal", colors=None) -> np.ndarray:
+    """[num_classes, 3] uint8: a data set's own ``colors`` (``dataset.json``'s table,
+    colormap ``custom``) when given, else the first entries of ``colormap``; classes past
+    the table's end get pascal colours, so every class can be drawn."""
+    if colors is not None:
+        table = np.asarray(colors, np.int64).reshape(-1, 3)
+    else:
+        table = get_colormap("pascal" if colormap == "custom" else colormap)
+    if len(table) < num_classes:
+        table = np.concatenate([table, pascal_colormap()[len(table):num_classes]])
+    return table[:num_classes].astype(np.uint8)
+
+
 def label_to_color_image(label: np.ndarray, colormap: str = "pascal") -> np.ndarray:
     """[H, W] integer labels → [H, W, 3] uint8 colours."""
     label = np.asarray(label)

@@ -13,7 +13,6 @@ from deeplab.inference.colormap import label_to_color_image
 from deeplab.inference.pictures import class_fractions, overlay, write_png
 from deeplab.runs.atomic import atomic_path
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
@@ -24,13 +23,32 @@ def read_rgb(path: Path) -> np.ndarray:
     return read_image_array(str(path))
 
 
-def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
-    """(images, videos) from files and folders; unknown paths are an error."""
+def collect_inputs(inputs: list[str], log=print) -> tuple[list[Path], list[Path]]:
+    """(images, videos) from files and folders; unknown paths are an error.
+
+    A folder gives every image the decoder reads (``deeplab.data.image_io.image_suffixes``:
+    WebP and TIFF too) and every video; its other files are named in one line, not
+    skipped silently (hidden files aside).
+    """
+    from deeplab.data.image_io import image_suffixes
+
+    image_endings = image_suffixes()
     images, videos = [], []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            images.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+            others = []
+            for child in sorted(p for p in path.iterdir() if p.is_file()):
+                suffix = child.suffix.lower()
+                if suffix in image_endings:
+                    images.append(child)
+                elif suffix in VIDEO_SUFFIXES:
+                    videos.append(child)
+                elif not child.name.startswith("."):
+                    others.append(child.name)
+            if others:
+                log(f"{path}: {len(others)} file(s) skipped, not images or videos of a format "
+                    f"read here ({', '.join(others[:5])}{', ...' if len(others) > 5 else ''})")
         elif path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
             videos.append(path)
         elif path.is_file():
@@ -42,30 +60,46 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
     """The name each input's outputs start with: its stem, or where two inputs share one
-    (``photo.jpg`` and ``photo.png``, or two folders' ``a.png``) the stem and extension,
-    then a number, so no output is written over another's."""
+    (``photo.jpg`` and ``photo.png``, two folders' ``a.png`` or ``clip.mp4``, ``A.png`` and
+    ``a.png`` on a file system that ignores case) the stem and extension, then a number, so
+    no output is written over another's. Give it every input of one output folder, images
+    and videos together."""
     stems: dict[Path, str] = {}
     taken: set[str] = set()
-    counts = collections.Counter(p.stem for p in paths)
+    counts = collections.Counter(p.stem.casefold() for p in paths)
     for path in paths:
-        stem = (f"{path.stem}_{path.suffix.lstrip('.')}" if counts[path.stem] > 1
+        stem = (f"{path.stem}_{path.suffix.lstrip('.')}" if counts[path.stem.casefold()] > 1
                 else path.stem)
         candidate, number = stem, 2
-        while candidate in taken:
+        while candidate.casefold() in taken:
             candidate, number = f"{stem}_{number}", number + 1
-        taken.add(candidate)
+        taken.add(candidate.casefold())
         stems[path] = candidate
     return stems
 
 
+def _shown(path: Path, stem: str) -> str:
+    """How progress lines name an input: its file name, and where its outputs are named
+    otherwise (another input has the same stem) the outputs' stem too."""
+    return path.name if stem == path.stem else f"{path.name} (written as {stem}_*)"
+
+
 def segment_images(segmenter, images, output_dir: Path, class_names, colormap, alpha,
-                   color_mask=False, failures: dict[str, str] | None = None
-                   ) -> dict[str, dict[str, float]]:
-    """Segments each image; an unreadable one is recorded in ``failures`` and skipped."""
+                   color_mask=False, failures: dict[str, str] | None = None,
+                   stems: dict[Path, str] | None = None) -> dict[str, dict[str, float]]:
+    """Segments each image; an unreadable one is recorded in ``failures`` and skipped.
+
+    Args:
+        stems: each input's output stem (:func:`output_stems` of every input written to
+            ``output_dir``, videos included); default: from ``images`` alone.
+
+    Returns:
+        The class fractions of each image, by its output stem.
+    """
     from deeplab.data.errors import DataError
 
     summaries = {}
-    stems = output_stems(images)
+    stems = stems or output_stems(images)
     progress = Progress(len(images), "segmenting", interval=10.0, log=print, unit="images")
     for path in images:
         try:
@@ -84,22 +118,35 @@ def segment_images(segmenter, images, output_dir: Path, class_names, colormap, a
         write_png(output_dir / f"{stem}_mask.png", labels.astype(np.uint8))
         if color_mask:
             write_png(output_dir / f"{stem}_color.png", label_to_color_image(labels, colormap))
-        summaries[path.name] = class_fractions(labels, class_names)
-        found = ", ".join(f"{n} {100 * f:.1f}%" for n, f in summaries[path.name].items())
-        print(f"{path.name}: {found}")
+        summaries[stem] = class_fractions(labels, class_names)
+        found = ", ".join(f"{n} {100 * f:.1f}%" for n, f in summaries[stem].items())
+        print(f"{_shown(path, stem)}: {found}")
         progress.update()
     if images:
         progress.close()
     return summaries
 
 
-def segment_video(segmenter, path: Path, output_dir: Path, class_names, colormap, alpha):
+def segment_video(segmenter, path: Path, output_dir: Path, class_names, colormap, alpha,
+                  stem: str | None = None):
+    """Writes ``<stem>_overlay.mp4`` (``stem``: from :func:`output_stems` of every input,
+    default the file's own stem); frames larger than the decoders' pixel limit (the
+    container's header says their size) are refused before the frames are read."""
+    from deeplab.data.image_io import MAX_PIXELS
+
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"cannot open video {path}")
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    if width * height > MAX_PIXELS:
+        capture.release()
+        raise ValueError(f"{path} declares {width}x{height} frames, more than {MAX_PIXELS} "
+                         "pixels (a corrupt header, or frames too large): resize the video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
-    target = output_dir / f"{path.stem}_overlay.mp4"
+    stem = stem or path.stem
+    target = output_dir / f"{stem}_overlay.mp4"
     progress = Progress(total, f"segmenting {path.name}", interval=10.0, log=print, unit="frames")
     with atomic_path(target) as temporary:
         try:
@@ -108,7 +155,7 @@ def segment_video(segmenter, path: Path, output_dir: Path, class_names, colormap
         finally:
             capture.release()
     progress.close()
-    print(f"{path.name}: wrote {target}")
+    print(f"{_shown(path, stem)}: wrote {target}")
 
 
 def _write_overlay_video(segmenter, capture, path, temporary, fps, class_names, colormap,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 # Beside a .tflite file: one class name a line (written by convert_to_tflite).
@@ -58,12 +57,47 @@ def stored_labels(model_path: str | Path) -> ClassLabels | None:
         candidates = [path.with_name(path.name[: -len(".weights.h5")] + ".config.json")]
     else:  # a ckpt-N prefix (or the original's model.ckpt-N spelling)
         candidates = [path.parent / "config.json"]
+    from deeplab.runs.store import read_json
+
     for candidate in candidates:
         if candidate.is_file():
-            values = json.loads(candidate.read_text()).get("labels") or {}
+            values = read_json(candidate).get("labels") or {}
             if "class_names" in values:
                 return ClassLabels.from_json(values, str(candidate))
     return None
+
+
+def labels_to_keep(model_path: str | Path | None, num_classes: int,
+                   dataset: str | None = None, dataset_flag: str = "--dataset",
+                   ) -> ClassLabels | None:
+    """The class names an export keeps with the model it writes (a SavedModel's assets, a
+    TFLite labels file): ``dataset``'s (a registry name, ``dataset.json`` or a records
+    folder), else those stored with the model at ``model_path``, else None. Either must
+    name ``num_classes`` classes.
+
+    Args:
+        model_path: the model being exported (None: nothing stored to fall back on).
+        num_classes: the model's class count.
+        dataset: where the user said the names are.
+        dataset_flag: the flag that gave ``dataset``, for the message.
+
+    Raises:
+        ValueError: the names are for another number of classes (saying whose).
+    """
+    from deeplab.data.descriptor import get_dataset
+    from deeplab.runs.store import check_class_names
+
+    if dataset:
+        labels = ClassLabels.of_dataset(get_dataset(dataset), f"{dataset_flag} {dataset}")
+        check_class_names(labels.names, num_classes, labels.source,
+                          f"give the data set it was trained on, or leave {dataset_flag} "
+                          "out to keep the names stored with the model")
+        return labels
+    stored = stored_labels(model_path) if model_path else None
+    if stored is not None:
+        check_class_names(stored.names, num_classes, stored.source,
+                          "fix or remove its class names (one per class of the model)")
+    return stored
 
 
 def resolve_labels(model_path: str | Path, num_classes: int | None,
@@ -90,13 +124,17 @@ def resolve_labels(model_path: str | Path, num_classes: int | None,
     stored = stored_labels(model_path)
     if stored is not None and (num_classes is None or len(stored.names) == num_classes):
         return stored
+    # Names stored for another class count are not used, and the line says so.
+    why = ("no names are stored with the model" if stored is None else
+           f"the {len(stored.names)} names in {stored.source} are not for this "
+           f"{num_classes}-class model")
     if num_classes is not None:
         for name in registered_datasets():
             descriptor = get_dataset(name)
             if descriptor.num_classes == num_classes and descriptor.class_names:
                 return ClassLabels.of_dataset(
-                    descriptor, f"{name}, chosen by its {num_classes} classes (no names are "
-                    "stored with the model; --dataset sets them)")
+                    descriptor, f"{name}, chosen by its {num_classes} classes ({why}; "
+                    "--dataset sets them)")
     count = num_classes or 256
     return ClassLabels(tuple(f"class {i}" for i in range(count)), "pascal",
-                       "none stored with the model (--dataset sets them)")
+                       f"class numbers ({why}; --dataset sets them)")

@@ -29,6 +29,41 @@ class KerasSegmenter:
         return segment_whole_image(predict, image, self.canvas, self.pad_value)
 
 
+def tflite_class_count(interpreter) -> int | None:
+    """The number of classes a TFLite model predicts: its logits output's last dimension,
+    or that of the ARG_MAX op's input for a model that outputs class ids; None when
+    neither is there (a graph cut elsewhere)."""
+    output = interpreter.get_output_details()[0]["shape"]
+    if len(output) == 4:
+        return int(output[-1])
+    shapes = {t["index"]: t["shape"] for t in interpreter.get_tensor_details()}
+    for op in interpreter._get_ops_details():
+        if op["op_name"] == "ARG_MAX" and len(op["inputs"]):
+            shape = shapes.get(int(op["inputs"][0]))
+            if shape is not None and len(shape) and int(shape[-1]) > 0:
+                return int(shape[-1])
+    return None
+
+
+def tflite_interpreter(model_path=None, model_content: bytes | None = None,
+                       num_threads: int | None = None):
+    """A TFLite interpreter, its tensors allocated; a file that is not a TFLite model is
+    refused in one line naming it (the runtime's own message does not)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=None if model_path is None else str(model_path),
+                                  model_content=model_content, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        where = model_path if model_path is not None else "the model"
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else "unreadable"
+        raise ValueError(f"{where} is not a TFLite model this runtime can load ({reason}): "
+                         "give a .tflite file written by convert_to_tflite or the original's "
+                         "release") from None
+    return interpreter
+
+
 class TFLiteSegmenter:
     """A TFLite segmentation model with a fixed input size (ours or the original's).
 
@@ -38,17 +73,13 @@ class TFLiteSegmenter:
     """
 
     def __init__(self, path: str | Path, input_range: str = "0,255", num_threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        self.interpreter = tflite_interpreter(path, num_threads=num_threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.canvas = tuple(int(d) for d in self.input["shape"][1:3])
         low, high = (float(v) for v in input_range.split(","))
         self.input_scale = ((high - low) / 255.0, low)
-        shape = self.output["shape"]
-        self.num_classes = int(shape[-1]) if len(shape) == 4 else None
+        self.num_classes = tflite_class_count(self.interpreter)
 
     def _predict(self, canvas: np.ndarray) -> np.ndarray:
         if self.input["dtype"] == np.float32:
@@ -78,9 +109,19 @@ class SavedModelSegmenter:
             if not versions:
                 raise FileNotFoundError(f"no saved_model.pb in {path} or its version folders")
             path = versions[-1].parent
-        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-        self.num_classes = int(self.signature.structured_outputs[
-            "semantic_probabilities"].shape[-1] or 0) or None
+        # A SavedModel is a program: loading runs no code, calling it runs its graph (the
+        # README says to load only trusted ones).
+        signature = tf.saved_model.load(str(path)).signatures.get("serving_default")
+        outputs = getattr(signature, "structured_outputs", None) or {}
+        if not isinstance(outputs, dict) or "semantic_predictions" not in outputs:
+            raise ValueError(
+                f"{path} is a SavedModel of another kind: it has no serving_default signature "
+                "with a semantic_predictions output; give an export of export_model (or a "
+                ".weights.h5, a training directory, a .tflite)")
+        self.signature = signature
+        probabilities = outputs.get("semantic_probabilities")
+        self.num_classes = (int(probabilities.shape[-1] or 0) or None
+                            if probabilities is not None else None)
 
     def labels(self, image):
         import tensorflow as tf

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 LOCK_NAME = ".lock"
@@ -24,23 +25,29 @@ class RunFolderBusy(RuntimeError):
 
 
 class RunLock:
-    """An exclusive, stale-safe lock on a run folder (local file systems).
+    """An exclusive, stale-safe lock on a run folder (local file systems), or on anything
+    else a folder holds (the model-zoo cache locks each download with ``wait``).
 
     Args:
-        directory: the run folder (created if missing).
+        directory: the folder (created if missing).
+        name: the lock file's name in it (one folder may hold several locks).
+        wait: given, a busy lock is waited for instead of refused: ``wait(holder)`` is
+            called once first (with the holder's PID, host and start), to say so.
 
     Example:
         >>> with RunLock("exp/train") as lock:
         ...     print(lock.took_over)   # None, or a line about a dead holder
     """
 
-    def __init__(self, directory: str | os.PathLike):
-        self.path = Path(directory) / LOCK_NAME
+    def __init__(self, directory: str | os.PathLike, name: str = LOCK_NAME,
+                 wait: Callable[[dict], None] | None = None):
+        self.path = Path(directory) / name
+        self._wait = wait
         self._file = None
         self.took_over: str | None = None
 
     def acquire(self) -> RunLock:
-        """Takes the lock.
+        """Takes the lock (waiting for it when the lock was made with ``wait``).
 
         Raises:
             RunFolderBusy: naming the holder's PID and host.
@@ -51,11 +58,18 @@ class RunLock:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(handle)
+            if self._wait is not None:
+                self._wait(holder)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                return self._hold(handle)
             handle.close()
             raise RunFolderBusy(
                 f"{self.path.parent} is in use by another trainer (PID {holder.get('pid', '?')} "
                 f"on {holder.get('host', '?')}, since {holder.get('started', '?')}): wait for "
                 "it to finish, stop it, or use another --train_logdir") from None
+        return self._hold(handle)
+
+    def _hold(self, handle) -> RunLock:
         previous = _read_holder(handle)
         if previous:
             self.took_over = (f"took over the lock of {self.path.parent} from PID "

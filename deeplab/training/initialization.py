@@ -6,6 +6,8 @@ from pathlib import Path
 
 from deeplab.runs.store import TRAIN_CONFIG, WEIGHTS_SUFFIX, load_model
 from deeplab.weights.checkpoint_import import import_tf1_checkpoint
+from deeplab.weights.transfer import copy_weights
+from deeplab.weights.zoo_cache import resolve_model_path
 
 _FLAG_HINT = ("set --initialize_last_layer=false --last_layers_contain_logits_only=true to "
               "start the logits afresh")
@@ -24,7 +26,7 @@ def initialize_from_checkpoint(model, path: str, initialize_last_layer: bool = T
     checkpoints). The last layers are skipped when ``initialize_last_layer`` is False;
     a shape mismatch elsewhere is an error, and a logits mismatch names the flags to set.
     """
-    path = Path(path)
+    path = Path(resolve_model_path(str(path)))  # preset:NAME: the zoo's, from the cache
     if not path.name.endswith(WEIGHTS_SUFFIX) and _is_original_checkpoint(path):
         exclude = () if initialize_last_layer else model.last_layer_original_scopes(
             last_layers_contain_logits_only)
@@ -39,33 +41,9 @@ def initialize_from_checkpoint(model, path: str, initialize_last_layer: bool = T
             lines.append(f"  skipped (--initialize_last_layer=false): scopes {list(exclude)}")
         return lines
 
-    source = load_model(path)
-    available = {v.path: v for v in source.weights}
     skip = () if initialize_last_layer else model.last_layer_prefixes(
         last_layers_contain_logits_only)
-    logits_prefixes = model.last_layer_prefixes(logits_only=True)
-    copied, skipped, missing = 0, [], []
-    assignments = []
-    for variable in model.weights:
-        if skip and variable.path.startswith(skip):
-            skipped.append(variable.path)
-            continue
-        if variable.path not in available:
-            missing.append(variable.path)
-            continue
-        value = available[variable.path]
-        if tuple(value.shape) != tuple(variable.shape):
-            if variable.path.startswith(logits_prefixes):
-                raise ValueError(
-                    f"{variable.path}: the checkpoint has shape {tuple(value.shape)}, the model "
-                    f"{tuple(variable.shape)}. The number of classes differs: {_FLAG_HINT}.")
-            raise ValueError(
-                f"{variable.path}: checkpoint shape {tuple(value.shape)} != model shape "
-                f"{tuple(variable.shape)}; the model flags do not match the checkpoint.")
-        assignments.append((variable, value))
-    for variable, value in assignments:
-        variable.assign(value)
-        copied += 1
+    copied, skipped, missing = copy_weights(model, load_model(path), skip, _FLAG_HINT)
     lines = [f"initialised {copied} variables from {path}"]
     if skipped:
         layers = sorted({p.split("/")[0] for p in skipped})

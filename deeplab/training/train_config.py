@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from deeplab.config import ModelConfig
+from deeplab.config import ModelConfig, check_field_types
 
 OPTIMIZERS = ("momentum", "adam")
 MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+# --class_balancing: how label weights are computed from the training split's class counts
+# (deeplab.training.class_balancing).
+CLASS_BALANCING = ("median_frequency", "inverse_frequency")
 
 
 def check_crop_size(crop) -> tuple[int, int]:
@@ -17,6 +20,25 @@ def check_crop_size(crop) -> tuple[int, int]:
         raise ValueError(f"--train_crop_size: takes two positive sizes 'height,width', got "
                          f"{crop}")
     return crop
+
+
+# The ModelConfig fields deeplab-train sets from flags of other names, and those it sets
+# from its own flags of the same name (besides the generated model flags).
+MODEL_FIELD_FLAGS = {"crop_size": "train_crop_size",
+                     "dense_prediction_cell": "dense_prediction_cell_json"}
+TRAIN_MODEL_FLAGS = ("weight_decay", "fine_tune_batch_norm")
+
+
+def model_field_flag(field: str) -> str:
+    """How deeplab-train's messages name a ModelConfig field: by the flag that sets it
+    (``crop_size`` by ``--train_crop_size``), else as ``ModelConfig.<field>``."""
+    from deeplab.config import flag_fields
+
+    if field in MODEL_FIELD_FLAGS:
+        return f"--{MODEL_FIELD_FLAGS[field]}"
+    if field in TRAIN_MODEL_FLAGS or field in {f.name for f in flag_fields()}:
+        return f"--{field}"
+    return f"ModelConfig.{field}"
 
 
 @dataclasses.dataclass
@@ -50,6 +72,7 @@ class TrainConfig:
     last_layer_gradient_multiplier: float = 1.0
     upsample_logits: bool = True
     label_weights: float | tuple[float, ...] = 1.0
+    class_balancing: str | None = None
     top_k_percent_pixels: float = 1.0
     hard_example_mining_step: int = 0
     tf_initial_checkpoint: str | None = None
@@ -73,7 +96,12 @@ class TrainConfig:
     seed: int | None = None
     drop_path_keep_prob: float = 1.0
 
+    # How messages name a model field: by the deeplab-train flag that sets it.
+    model_field_flag = staticmethod(model_field_flag)
+
     def __post_init__(self):
+        check_field_types(self, "TrainConfig")
+
         def fail(field, message):
             raise ValueError(f"--{field}: {message}")
 
@@ -81,6 +109,9 @@ class TrainConfig:
             fail("optimizer", f"must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.mixed_precision not in MIXED_PRECISIONS:
             fail("mixed_precision", f"must be one of {MIXED_PRECISIONS}")
+        if self.class_balancing not in (None, *CLASS_BALANCING):
+            fail("class_balancing", f"must be one of {CLASS_BALANCING}, got "
+                 f"{self.class_balancing!r}")
         self.train_crop_size = check_crop_size(self.train_crop_size)
         if self.train_batch_size < 1:
             fail("train_batch_size", f"must be >= 1, got {self.train_batch_size}")

@@ -16,6 +16,7 @@ from deeplab.model import DeepLab
 from deeplab.quantization import simulation
 from deeplab.runs.lock import RunLock
 from deeplab.runs.store import write_run_config
+from deeplab.training.class_balancing import resolve_class_balancing
 from deeplab.training.losses import softmax_cross_entropy
 from deeplab.training.multipliers import gradient_multipliers
 from deeplab.training.optimizers import make_optimizer
@@ -25,7 +26,12 @@ from deeplab.training.run_checkpoints import (  # noqa: F401  (the trainer's err
     RunCheckpoints,
     TrainingDiverged,
 )
-from deeplab.training.safeguards import LossWatch, StopSignals
+from deeplab.training.safeguards import (
+    CollapseWatch,
+    LossWatch,
+    StopSignals,
+    collapse_warning,
+)
 from deeplab.training.schedules import DeepLabLearningRate
 from deeplab.training.train_config import TrainConfig
 
@@ -120,6 +126,10 @@ class Trainer:
             config.last_layer_gradient_multiplier)
         self.checkpoints = RunCheckpoints(self)
         self.loss_watch = LossWatch()
+        with self.strategy.scope():  # past the warm-up, a collapse to one class is reported
+            self.collapse_watch = CollapseWatch(model_config.num_classes,
+                                                config.training_number_of_steps,
+                                                config.slow_start_step)
         self.stop = StopSignals(signals=())  # replaced while train() runs
 
     # === Setup ===
@@ -180,6 +190,8 @@ class Trainer:
             # Identity unless the optimizer scales losses (float16 LossScaleOptimizer).
             scaled = self.optimizer.scale_loss(total)
         grads = tape.gradient(scaled, self.model.trainable_variables)
+        self.collapse_watch.count(outputs[0] if isinstance(outputs, (list, tuple)) else outputs,
+                                  labels, self.ignore_label)
         return loss, regularization, grads
 
     def _replica_step(self, quantized, compute_gradients, images, labels):
@@ -250,15 +262,20 @@ class Trainer:
 
         c = self.config
         self.descriptor = get_dataset(c.dataset or c.dataset_dir)
-        if self.is_chief:
-            # The class names and colours go with the run: predict and export name them.
-            write_run_config(c, ClassLabels.of_dataset(self.descriptor).to_json())
         self.ignore_label = self.descriptor.ignore_label
         if self.descriptor.num_classes != c.model.num_classes:
+            # Checked before config.json is written: the data set's class names must not be
+            # kept with a model of another class count.
             raise ValueError(
                 f"--num_classes {c.model.num_classes} does not match the dataset's "
                 f"{self.descriptor.num_classes} classes ({self.descriptor.name}); set "
                 f"--num_classes={self.descriptor.num_classes}.")
+        weights = resolve_class_balancing(c, self.descriptor, self.log, store=self.is_chief)
+        if weights is not None:  # --class_balancing: kept in config.json with the run
+            c.label_weights = weights
+        if self.is_chief:
+            # The class names and colours go with the run: predict and export name them.
+            write_run_config(c, ClassLabels.of_dataset(self.descriptor).to_json())
         void = check_labeled(c.dataset_dir, c.train_split, c.dataset)
         if void is not None and void >= MOSTLY_VOID:
             self.log(f"warning: {100 * void:.1f}% of the label pixels in the first records of "
@@ -314,6 +331,10 @@ class Trainer:
                 tf.summary.scalar("learning_rate", learning_rate)
                 tf.summary.scalar("steps_per_second", rate)
                 tf.summary.scalar("images_per_second", rate * c.train_batch_size)
+        collapsed = self.collapse_watch.check(step, self.strategy)
+        if collapsed is not None:
+            self.log(collapse_warning(self.descriptor.class_names, *collapsed,
+                                      self.collapse_watch.patience, step))
 
     def _train(self) -> dict:
         c = self.config
@@ -328,22 +349,28 @@ class Trainer:
         run_start = time.monotonic()
         profile = (ProfileWindow(c.profile_logdir, start_step + 1, self.log)
                    if c.profile_logdir and self.is_chief else None)
-        try:
-            # SIGTERM / SIGINT: the step in progress finishes, is saved, and the run ends.
-            with StopSignals() as self.stop:
+        # SIGTERM / SIGINT: the step in progress finishes, is saved, and the run ends. The
+        # handlers stay until the last save is written and listed: a signal during it (a
+        # job's time limit at the end of a run) waits for it rather than cut it short.
+        with StopSignals() as self.stop:
+            try:
                 step, loss, reg = self._loop(iterator, writer, profile, start_step)
-        finally:
-            if profile is not None:
-                profile.stop()
-        self.save(step)  # the last step, unless the loop just saved it
-        if writer is not None:
-            writer.flush()
+            finally:
+                if profile is not None:
+                    profile.stop()
+            self.save(step)  # the last step, unless the loop just saved it
+            if writer is not None:
+                writer.flush()
         result = {"step": step, "loss": loss, "regularization": reg,
                   "seconds": time.monotonic() - run_start}
         if self.stop.received:
             result["stopped_by"] = self.stop.name
-            self.log(f"{self.stop.name}: stopped after step {step} and saved it; run the "
-                     "same command to resume")
+            if step >= c.training_number_of_steps:
+                self.log(f"{self.stop.name}: received at the end of the run; its last "
+                         f"checkpoint (step {step}) is complete and saved, the run is done")
+            else:
+                self.log(f"{self.stop.name}: stopped after step {step} and saved it; run the "
+                         "same command to resume")
         return result
 
     def _loop(self, iterator, writer, profile, step):

@@ -10,6 +10,7 @@ checkpoint with, so importing it needs no model flags.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -229,13 +230,34 @@ def find_preset(path_or_name: str | Path) -> Preset | None:
     return None
 
 
+def close_names(name: str) -> list[str]:
+    """Zoo names (or tarball names) close to ``name``: what a typo meant, best first."""
+    names = sorted({n for p in _ALL for n in _names(p)})
+    return difflib.get_close_matches(strip_archive_suffix(Path(str(name)).name), names, n=3,
+                                     cutoff=0.75)
+
+
 def get_preset(name: str) -> Preset:
-    """The preset of a zoo name; ValueError listing the names otherwise."""
+    """The preset of a zoo name (or a tarball's name, or a URL ending in one).
+
+    Raises:
+        ValueError: naming the closest names when there are close ones (a typo), else
+            listing them all; for a URL of another file, saying what to do with it.
+    """
     preset = find_preset(name)
-    if preset is None:
-        raise ValueError(f"{name!r} is not a checkpoint of the original's model zoo; known: "
-                         f"{', '.join(sorted(PRESETS))} (or their tarball names).")
-    return preset
+    if preset is not None:
+        return preset
+    if re.match(r"^[a-z]+://", str(name)):
+        raise ValueError(f"{name} is a URL whose file is not a model zoo tarball: from_preset "
+                         "takes a zoo name (its URL is known; DEEPLAB_ZOO_URL sets a mirror); "
+                         "for a file of your own, download it and give weights=<its path>, or "
+                         "load it with deeplab.load_model")
+    close = close_names(name)
+    if close:
+        raise ValueError(f"{name!r} is not a checkpoint of the original's model zoo; did you "
+                         f"mean {' or '.join(repr(c) for c in close)}?")
+    raise ValueError(f"{name!r} is not a checkpoint of the original's model zoo; known: "
+                     f"{', '.join(sorted(PRESETS))} (or their tarball names).")
 
 
 def eval_command(preset: Preset, result: ZooResult, model_path: str | Path) -> str:

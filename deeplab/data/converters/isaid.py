@@ -99,7 +99,8 @@ def isaid_tasks(root: str, splits: list[str] | None = None, patch_size: int = 89
         for image_path in images:
             name = os.path.splitext(os.path.basename(image_path))[0]
             try:
-                with Image.open(image_path) as im:  # Header only: the size gives the tiles.
+                # Header only: the size gives the tiles.
+                with Image.open(image_path, formats=image_io.IMAGE_FORMATS) as im:
                     width, height = im.size
             except OSError as e:
                 raise DataError(f"{image_path!r} is corrupt or not an image ({e})") from None

@@ -16,11 +16,9 @@ mmsegmentation's converters) use them, files sorted by name:
 from __future__ import annotations
 
 import glob
-import io
 import os
 
 import numpy as np
-from PIL import Image
 
 from deeplab.data import image_io
 from deeplab.data.converters.common import missing_files_error, require_dir
@@ -35,9 +33,9 @@ DATASETS = ("drive", "stare", "chase_db1", "hrf")
 
 def _binary(path: str) -> np.ndarray:
     """Reads a vessel or FOV mask (0/255, 0/1, any container, gzip ok) as a boolean array."""
-    data = image_io.read_bytes(path)
+    # Sized from its header before it is decoded, as every image the converters read.
+    image = image_io.open_image(image_io.read_bytes(path), path)
     try:
-        image = Image.open(io.BytesIO(data))
         array = np.asarray(image.convert("L"))
     except (OSError, ValueError) as e:
         raise DataError(f"{path!r} is corrupt or not an image ({e})") from None
