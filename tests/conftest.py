@@ -70,9 +70,17 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     from deeplab.training.trainer import Trainer
 
     def build(logdir: Path) -> None:
-        Trainer(tiny_config(tiny_data, logdir), log=lambda line: None).train()
+        lines = []
+        Trainer(tiny_config(tiny_data, logdir), log=lines.append).train()
+        (logdir.parent / "tiny_run.log").write_text("\n".join(lines) + "\n")
 
     return build_once(tmp_path_factory, "tiny_run", build)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_log(tiny_run) -> list[str]:
+    """The lines the trainer logged while training ``tiny_run``."""
+    return (tiny_run.parent / "tiny_run.log").read_text().splitlines()
 
 
 def run_like_the_original_demo(path: Path, image):

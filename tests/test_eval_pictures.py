@@ -168,6 +168,7 @@ def test_error_map_colours_wrong_pixels_by_predicted_class_and_void_grey():
     assert out[0].tolist() == [list(CORRECT_COLOR), [0, 200, 0], list(VOID_COLOR), [0, 0, 0]]
 
 
+@pytest.mark.slow
 def test_worst_images_with_multi_scale_flips_and_sliding_windows(tiny_data, tiny_run):
     """The collector scores what the evaluator predicted, however it predicted it: its
     order is the order of the per-image mIoUs counted here class by class."""

@@ -89,6 +89,7 @@ def _saved_graph_def(path):
         (path / "saved_model.pb").read_bytes()).meta_graphs[0].graph_def
 
 
+@pytest.mark.slow
 def test_tflite_trace_has_native_dilated_ops_and_no_space_to_batch(tmp_path):
     """The converter is handed single dilated ops; it need not re-fuse space-to-batch."""
     from deeplab.export.tflite import write_conversion_saved_model

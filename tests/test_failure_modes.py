@@ -14,52 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from data_test_utils import blocks_label, read_records, rgb, save
+from shared_runs import ENV, REPO, last_line, run_binary, tiny_config
 
-from deeplab.config import ModelConfig
 from deeplab.data.errors import DataError
 from deeplab.data.synthetic import SyntheticConfig, build_synthetic
 from deeplab.data.writer import Sample, Task, build_records
 from deeplab.runs.lock import LOCK_NAME, RunFolderBusy, RunLock
-from deeplab.training.train_config import TrainConfig
 from deeplab.training.trainer import Trainer
-
-REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-
-
-def run_binary(module, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
-                          text=True, env=ENV, timeout=timeout, cwd=REPO)
-
-
-def last_line(result) -> str:
-    return result.stderr.strip().splitlines()[-1]
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("synthetic")
-    build_synthetic(str(directory), SyntheticConfig(splits_to_sizes={"train": 8, "val": 2},
-                                                    height=32, width=32), num_shards=1)
-    return directory
-
-
-def tiny_config(data, logdir, **fields):
-    model = ModelConfig(num_classes=6, depth_multiplier=0.35, batch_norm_decay=0.9,
-                        crop_size=(33, 33))
-    values = dict(train_crop_size=(33, 33), train_batch_size=2, training_number_of_steps=4,
-                  optimizer="adam", adam_learning_rate=1e-3, log_steps=2,
-                  save_interval_steps=2, seed=0)
-    values.update(fields)
-    return TrainConfig(model, str(data), str(logdir), **values)
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_data, tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("train")
-    lines = []
-    Trainer(tiny_config(tiny_data, logdir), log=lines.append).train()
-    return logdir, lines
 
 
 # === 2. Records without labels ===
@@ -113,6 +74,7 @@ def test_training_and_eval_need_labels(tmp_path, mark_unlabeled, message):
     assert not (tmp_path / "eval" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_mostly_void_split_warns_in_the_converter_and_at_train_start(tmp_path, caplog):
     from deeplab.data.synthetic import synthetic_descriptor
 
@@ -131,6 +93,7 @@ def test_mostly_void_split_warns_in_the_converter_and_at_train_start(tmp_path, c
 
 
 # === 3. One trainer per run folder ===
+@pytest.mark.slow
 def test_second_trainer_on_a_run_folder_fails_naming_the_holder(tiny_data, tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from deeplab.runs.lock import RunLock;"
@@ -164,10 +127,11 @@ def test_second_trainer_on_a_run_folder_fails_naming_the_holder(tiny_data, tmp_p
 
 
 # === 4. One unreadable file does not abort a predict batch; 8. training dirs load ===
-def test_predict_writes_the_readable_inputs_and_reports_the_rest(trained, tmp_path):
+@pytest.mark.slow
+def test_predict_writes_the_readable_inputs_and_reports_the_rest(tiny_run, tmp_path):
     from test_exif import encoded
 
-    logdir, _ = trained
+    logdir = tiny_run
     photos = tmp_path / "photos"
     photos.mkdir()
     save(rgb(30, 40), photos / "good.png")
@@ -277,9 +241,9 @@ def test_workers_exit_when_the_converter_is_killed(tmp_path):
 
 
 # === 8. Quiet, exact loading ===
-def test_loading_a_checkpoint_is_quiet_and_the_last_save_is_logged_once(trained, tiny_data,
-                                                                       tmp_path):
-    logdir, lines = trained
+def test_loading_a_checkpoint_is_quiet_and_the_last_save_is_logged_once(tiny_run, tiny_run_log,
+                                                                       tiny_data, tmp_path):
+    logdir, lines = tiny_run, tiny_run_log
     assert sum(line == f"saved {logdir / 'ckpt-4'}" for line in lines) == 1
     result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={logdir}",
                         f"--dataset_dir={tiny_data}", f"--eval_logdir={tmp_path / 'eval'}")
@@ -288,10 +252,11 @@ def test_loading_a_checkpoint_is_quiet_and_the_last_save_is_logged_once(trained,
     assert "Unresolved object" not in result.stderr + result.stdout
 
 
-def test_checkpoint_of_other_classes_names_both_numbers(trained, tmp_path):
+@pytest.mark.slow
+def test_checkpoint_of_other_classes_names_both_numbers(tiny_run, tmp_path):
     from deeplab.data.descriptor import DatasetDescriptor, write_dataset_json
 
-    logdir, _ = trained
+    logdir = tiny_run
     data = tmp_path / "cityscapes_like"
     build_synthetic(str(data), SyntheticConfig(splits_to_sizes={"val": 1}, height=32,
                                                width=32), num_shards=1)

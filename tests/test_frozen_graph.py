@@ -66,6 +66,7 @@ def frozen(model, tmp_path_factory):
 
 
 
+@pytest.mark.slow
 def test_frozen_graph_equals_the_saved_model_and_keras(model, frozen, tmp_path):
     _, (path, _) = frozen
     version = export_saved_model(model, tmp_path / "sm", save_inference_graph=True)

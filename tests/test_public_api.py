@@ -50,6 +50,7 @@ def test_import_deeplab_does_not_import_tensorflow():
     assert result.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.slow
 def test_load_model_opens_a_training_run_and_its_saved_model(tiny_data, tiny_run, tmp_path):
     from shared_runs import tiny_config
 

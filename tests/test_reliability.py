@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from test_failure_modes import ENV, REPO, last_line, run_binary, tiny_config, tiny_data  # noqa: F401
+from shared_runs import ENV, REPO, copy_run, last_line, run_binary, tiny_config
 
 from deeplab.training.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow
 def test_fuzzed_records_images_and_masks_fail_cleanly(tmp_path):
     """Thousands of corrupt inputs: each decodes or is a DataError naming its file.
 
@@ -50,10 +51,10 @@ def _damage(logdir: Path, step: int, how: str) -> None:
         (logdir / f"ckpt-{step}.index").unlink()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["truncated data", "missing index"])
-def test_damaged_checkpoint_at_resume_and_at_eval(tiny_data, tmp_path, how):  # noqa: F811
-    logdir = tmp_path / "train"
-    Trainer(tiny_config(tiny_data, logdir), log=lambda line: None).train()  # ckpt-2, ckpt-4
+def test_damaged_checkpoint_at_resume_and_at_eval(tiny_data, tiny_run, tmp_path, how):
+    logdir = copy_run(tiny_run, tmp_path / "train")  # ckpt-2, ckpt-4
     _damage(logdir, 4, how)
     # Eval names the damaged file instead of a traceback (or a silent fresh model).
     result = run_binary("deeplab.cli.eval", f"--checkpoint_dir={logdir}",
@@ -70,7 +71,7 @@ def test_damaged_checkpoint_at_resume_and_at_eval(tiny_data, tmp_path, how):  # 
 
 
 @pytest.mark.slow
-def test_training_killed_at_random_points_resumes_exactly(tiny_data, tmp_path):  # noqa: F811
+def test_training_killed_at_random_points_resumes_exactly(tiny_data, tmp_path):
     """Three SIGKILLs at random moments: every resume starts from the last checkpoint on
     disk, at most one save interval behind the last logged step, and the run ends exactly at
     its final step."""

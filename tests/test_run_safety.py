@@ -13,15 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from test_failure_modes import (  # noqa: F401
-    ENV,
-    REPO,
-    last_line,
-    run_binary,
-    tiny_config,
-    tiny_data,
-    trained,
-)
+from shared_runs import ENV, REPO, copy_run, last_line, run_binary, tiny_config
 
 from deeplab.config import ModelConfig
 from deeplab.training.safeguards import LossWatch, StopSignals
@@ -32,10 +24,12 @@ TRAIN = [sys.executable, "-m", "deeplab.cli.train", "--depth_multiplier=0.35",
 
 
 # === 1. NaN/Inf: never saved, never resumed, evaluated or exported ===
-def test_a_checkpoint_holding_inf_is_never_resumed_evaluated_or_exported(tiny_data, tmp_path):  # noqa: F811
-    logdir = tmp_path / "train"
+@pytest.mark.slow
+def test_a_checkpoint_holding_inf_is_never_resumed_evaluated_or_exported(tiny_data, tiny_run,
+                                                                         tmp_path):
+    logdir = copy_run(tiny_run, tmp_path / "train")  # ckpt-2, ckpt-4
     trainer = Trainer(tiny_config(tiny_data, logdir), log=lambda line: None)
-    trainer.train()  # ckpt-2, ckpt-4
+    assert trainer.restore_or_initialize() == 4
     # What an earlier release wrote after a divergence: the next checkpoint with an Inf.
     variance = next(v for v in trainer.model.weights if v.path.endswith("moving_variance"))
     variance.assign(np.full(variance.shape, np.inf, "float32"))
@@ -71,7 +65,8 @@ def test_an_exploding_loss_is_said_once():
     assert LossWatch().update(1e9) is None  # no history, no judgement
 
 
-def test_adam_at_a_huge_rate_warns_that_the_loss_explodes(tiny_data, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_adam_at_a_huge_rate_warns_that_the_loss_explodes(tiny_data, tmp_path):
     lines = []
     config = tiny_config(tiny_data, tmp_path, adam_learning_rate=1e5,
                          training_number_of_steps=30, save_interval_steps=0, log_steps=30)
@@ -100,7 +95,7 @@ def _train_until_it_logs(args, tmp_path, env):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("number, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_stop_signal_saves_the_step_and_the_same_command_resumes(tiny_data, tmp_path,  # noqa: F811
+def test_a_stop_signal_saves_the_step_and_the_same_command_resumes(tiny_data, tmp_path,
                                                                     number, code):
     env = {**ENV, "PYTHONUNBUFFERED": "1"}
     args = [f"--dataset_dir={tiny_data}", f"--train_logdir={tmp_path / 'train'}",
@@ -126,7 +121,7 @@ def test_a_stop_signal_saves_the_step_and_the_same_command_resumes(tiny_data, tm
 
 
 @pytest.mark.slow
-def test_sigterm_after_the_last_step_waits_for_the_last_checkpoint(tiny_data, tmp_path):  # noqa: F811
+def test_sigterm_after_the_last_step_waits_for_the_last_checkpoint(tiny_data, tmp_path):
     """A job's time limit at the very end of a run: SIGTERM sent when the last step is
     logged lands while ckpt-3 (saved after the loop) is written. It is completed, listed
     and said; before, the restored default action ended the process with no checkpoint."""
@@ -163,9 +158,8 @@ def test_a_second_stop_signal_ends_the_process_at_once():
 
 
 # === 3. A good run is never called damaged: what differs, and how to go on ===
-def test_another_optimizer_or_model_is_named_not_called_damaged(tiny_data, tmp_path):  # noqa: F811
-    Trainer(tiny_config(tiny_data, tmp_path, training_number_of_steps=2),
-            log=lambda line: None).train()
+def test_another_optimizer_or_model_is_named_not_called_damaged(tiny_data, tiny_run, tmp_path):
+    copy_run(tiny_run, tmp_path)
     with pytest.raises(ValueError) as error:
         Trainer(tiny_config(tiny_data, tmp_path, optimizer="momentum"),
                 log=lambda line: None).train()
@@ -190,8 +184,9 @@ def _file_size_limit(limit):
     return apply
 
 
+@pytest.mark.slow
 def test_a_save_that_cannot_be_written_leaves_the_previous_checkpoint_and_nothing_partial(
-        tiny_data, tmp_path):  # noqa: F811
+        tiny_data, tmp_path):
     logdir = tmp_path / "train"
     args = [f"--dataset_dir={tiny_data}", f"--train_logdir={logdir}", "--save_interval_steps=2"]
     first = subprocess.run([*TRAIN, *args, "--training_number_of_steps=2"], capture_output=True,
@@ -215,6 +210,7 @@ def test_a_save_that_cannot_be_written_leaves_the_previous_checkpoint_and_nothin
 
 
 # === 7. One line, not a traceback ===
+@pytest.mark.slow
 def test_tflite_at_a_smaller_crop_converts_and_keras_wrapped_errors_are_one_line(tmp_path):
     import keras
 
@@ -241,8 +237,8 @@ def test_tflite_at_a_smaller_crop_converts_and_keras_wrapped_errors_are_one_line
     assert user_message(error.value) == "give --crop_size no larger than the input"
 
 
-def test_eval_into_a_file_or_below_one_is_one_line(trained, tiny_data, tmp_path):  # noqa: F811
-    logdir, _ = trained
+def test_eval_into_a_file_or_below_one_is_one_line(tiny_run, tiny_data, tmp_path):
+    logdir = tiny_run
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     for target, reason in ((blocker, "File exists"), (blocker / "eval", "Not a directory")):

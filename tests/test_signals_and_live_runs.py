@@ -28,6 +28,7 @@ def outer_sigterm():
     signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.mark.slow
 def test_a_sigterm_while_the_last_checkpoint_is_written_waits_for_it(tiny_run, tiny_data,
                                                                       tmp_path, outer_sigterm):
     """Resumed at ckpt-4 for one step: SIGTERM arrives as ckpt-5, the last save after the

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from shared_runs import copy_run, tiny_config
 
 from deeplab.config import ModelConfig
 from deeplab.training.train_config import TrainConfig
@@ -23,7 +24,8 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 SMALL_MODEL = ["--depth_multiplier=0.35", "--decoder_output_stride=4", "--batch_norm_decay=0.9"]
 
 
-def tiny_config(data, logdir, **fields):
+def decoder_run_config(data, logdir, **fields):
+    """A run with the decoder (output stride 4), batch 4, 6 steps."""
     model = ModelConfig(num_classes=6, depth_multiplier=0.35, decoder_output_stride=(4,),
                         batch_norm_decay=0.9, crop_size=(33, 33))
     values = dict(train_crop_size=(33, 33), train_batch_size=4, training_number_of_steps=6,
@@ -33,28 +35,32 @@ def tiny_config(data, logdir, **fields):
     return TrainConfig(model, str(data), str(logdir), **values)
 
 
-def test_trainer_runs_saves_and_resumes(tiny_data, tmp_path):
+def test_trainer_runs_saves_and_resumes(tiny_data, tiny_run, tiny_run_log, tmp_path):
+    """The shared run (shared_runs.tiny_config: 4 steps, a checkpoint every 2) trained,
+    saved and logged; a copy resumes where it stopped."""
     from deeplab.runs.store import load_model
 
-    lines = []
-    trainer = Trainer(tiny_config(tiny_data, tmp_path), log=lines.append)
-    result = trainer.train()
-    # A fresh model read from the training directory holds exactly the trained weights.
-    loaded = load_model(tmp_path)
-    for trained, restored in zip(trainer.model.weights, loaded.weights):
-        np.testing.assert_array_equal(trained.numpy(), restored.numpy(), err_msg=trained.path)
-    assert result["step"] == 6 and np.isfinite(result["loss"])
-    assert {p.name for p in tmp_path.glob("ckpt-*.index")} == {"ckpt-3.index", "ckpt-6.index"}
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["model"]["num_classes"] == 6 and config["train"]["train_batch_size"] == 4
-    assert any(line.startswith("step 2/6 loss") and "img/s ETA" in line for line in lines)
+    assert {p.name for p in tiny_run.glob("ckpt-*.index")} == {"ckpt-2.index", "ckpt-4.index"}
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["model"]["num_classes"] == 6 and config["train"]["train_batch_size"] == 2
+    assert any(line.startswith("step 2/4 loss") and "img/s ETA" in line
+               for line in tiny_run_log)
     more = []
-    result = Trainer(tiny_config(tiny_data, tmp_path, training_number_of_steps=8),
-                     log=more.append).train()
-    assert more[0].startswith(f"resumed from {tmp_path / 'ckpt-6'} at step 6")
-    assert result["step"] == 8
+    logdir = copy_run(tiny_run, tmp_path / "train")
+    resumed = Trainer(tiny_config(tiny_data, logdir, training_number_of_steps=6),
+                      log=more.append)
+    assert resumed.restore_or_initialize() == 4
+    # A fresh model read from the training directory holds exactly the trained weights.
+    loaded = load_model(logdir)
+    for trained, restored in zip(resumed.model.weights, loaded.weights):
+        np.testing.assert_array_equal(trained.numpy(), restored.numpy(), err_msg=trained.path)
+    result = resumed.train()
+    assert more[0].startswith(f"resumed from {logdir / 'ckpt-4'} at step 4")
+    assert result["step"] == 6 and np.isfinite(result["loss"])
+    assert {p.name for p in logdir.glob("ckpt-*.index")} == {"ckpt-2.index", "ckpt-4.index",
+                                                             "ckpt-6.index"}
     with pytest.raises(ValueError, match="another model config"):
-        other = tiny_config(tiny_data, tmp_path)
+        other = tiny_config(tiny_data, logdir)
         other.model = ModelConfig(num_classes=6, depth_multiplier=0.5, crop_size=(33, 33))
         Trainer(other, log=lambda line: None).train()
 
@@ -69,8 +75,9 @@ def test_resume_converts_keras_sgd_slots_and_refuses_another_optimizer(tiny_data
 
     from deeplab.training import trainer as trainer_module
 
-    config = tiny_config(tiny_data, tmp_path, optimizer="momentum", base_learning_rate=0.01,
-                         training_number_of_steps=2)
+    config = decoder_run_config(tiny_data, tmp_path, optimizer="momentum",
+                                base_learning_rate=0.01,
+                                training_number_of_steps=2)
     with monkeypatch.context() as patch:
         patch.setattr(trainer_module, "make_optimizer", lambda name, rate, momentum, epsilon:
                       keras.optimizers.SGD(rate, momentum=momentum))
@@ -79,8 +86,8 @@ def test_resume_converts_keras_sgd_slots_and_refuses_another_optimizer(tiny_data
     velocities = [v.numpy() for v in old.optimizer.momentums]
     assert max(np.abs(v).max() for v in velocities) > 0
     lines = []
-    resumed = Trainer(tiny_config(tiny_data, tmp_path, optimizer="momentum",
-                                  base_learning_rate=0.01, training_number_of_steps=3),
+    resumed = Trainer(decoder_run_config(tiny_data, tmp_path, optimizer="momentum",
+                                         base_learning_rate=0.01, training_number_of_steps=3),
                       log=lines.append)
     assert resumed.restore_or_initialize() == 2
     rate = float(resumed.schedule(1))  # the rate of the second update
@@ -88,7 +95,7 @@ def test_resume_converts_keras_sgd_slots_and_refuses_another_optimizer(tiny_data
         np.testing.assert_allclose(accumulator.numpy(), -velocity / rate, rtol=1e-5, atol=1e-9)
     assert any("holds Keras SGD momentum slots" in line for line in lines)
     with pytest.raises(OptimizerMismatch) as error:
-        Trainer(tiny_config(tiny_data, tmp_path, optimizer="adam"),
+        Trainer(decoder_run_config(tiny_data, tmp_path, optimizer="adam"),
                 log=lines.append).restore_or_initialize()
     assert str(error.value) == (
         f"{tmp_path / 'ckpt-2'} was written by a run with --optimizer=momentum and this "
@@ -105,7 +112,7 @@ def test_image_pyramid_loss_covers_the_merged_and_each_scale_s_logits(tiny_data,
 
     from deeplab.training.losses import softmax_cross_entropy
 
-    config = tiny_config(tiny_data, tmp_path)
+    config = decoder_run_config(tiny_data, tmp_path)
     # No concat projection, so no dropout: the training-mode pass is deterministic.
     config.model = ModelConfig(num_classes=6, depth_multiplier=0.35, crop_size=(33, 33),
                                image_pyramid=(0.5, 1.0), merge_method="avg",
@@ -127,9 +134,10 @@ def test_image_pyramid_loss_covers_the_merged_and_each_scale_s_logits(tiny_data,
 
 @pytest.mark.slow
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
-    config = tiny_config(tiny_data, tmp_path, optimizer="momentum", base_learning_rate=1e9,
-                         learning_policy="step", training_number_of_steps=20,
-                         save_interval_steps=1)
+    config = decoder_run_config(tiny_data, tmp_path, optimizer="momentum",
+                                base_learning_rate=1e9,
+                                learning_policy="step", training_number_of_steps=20,
+                                save_interval_steps=1)
     with pytest.raises(TrainingDiverged) as error:
         Trainer(config, log=lambda line: None).train()
     # Here the BN moving variances overflow while the loss is still finite: a checkpoint of
@@ -146,7 +154,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path
 
 
 def test_num_classes_must_match_the_dataset(tiny_data, tmp_path):
-    config = tiny_config(tiny_data, tmp_path)
+    config = decoder_run_config(tiny_data, tmp_path)
     config.model = ModelConfig(num_classes=4, depth_multiplier=0.35, crop_size=(33, 33))
     with pytest.raises(ValueError, match="set --num_classes=6"):
         Trainer(config, log=lambda line: None).train()
@@ -238,8 +246,8 @@ def test_watch_stops_after_the_timeout(tiny_data, tiny_run, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_training_keeps_float32_logits_and_loss(tiny_data, tmp_path, policy):
-    trainer = Trainer(tiny_config(tiny_data, tmp_path, mixed_precision=policy,
-                                  training_number_of_steps=2), log=lambda line: None)
+    trainer = Trainer(decoder_run_config(tiny_data, tmp_path, mixed_precision=policy,
+                                         training_number_of_steps=2), log=lambda line: None)
     assert trainer.model.get_layer("aspp").compute_dtype == policy.split("_")[1]
     assert all(v.dtype == "float32" for v in trainer.model.weights)
     if policy == "mixed_float16":
@@ -255,8 +263,9 @@ def test_mixed_precision_training_keeps_float32_logits_and_loss(tiny_data, tmp_p
 def test_tensorboard_scalars_and_image_summaries(tiny_data, tmp_path):
     import tensorflow as tf
 
-    Trainer(tiny_config(tiny_data, tmp_path, save_summaries_images=True, save_summaries_secs=0,
-                        training_number_of_steps=2, log_steps=1), log=lambda line: None).train()
+    Trainer(decoder_run_config(tiny_data, tmp_path, save_summaries_images=True,
+                               save_summaries_secs=0, training_number_of_steps=2, log_steps=1),
+            log=lambda line: None).train()
     tags = set()
     for events in tmp_path.glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(events)):
@@ -291,7 +300,8 @@ def test_convert_to_tflite_int8_from_records(tiny_data, tmp_path):
 
 def test_seed_fixes_the_initial_weights(tiny_data, tmp_path):
     def initial(seed, name):
-        trainer = Trainer(tiny_config(tiny_data, tmp_path / name, seed=seed), log=lambda _: None)
+        trainer = Trainer(decoder_run_config(tiny_data, tmp_path / name, seed=seed),
+                          log=lambda _: None)
         return [np.asarray(w) for w in trainer.model.weights]
 
     first, again, other = initial(0, "a"), initial(0, "b"), initial(1, "c")
